@@ -1,0 +1,53 @@
+# Every target sets up what it needs: a fresh clone needs only `make test` or `make run`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+STACK = eval "$$(deploy/stack.sh env)"
+
+.PHONY: help install lint test images run demo stop clean schemas
+
+help:
+	@echo "make test    lint, then every unit and integration test (sets up everything)"
+	@echo "make run     start Kafka + MongoDB-protocol containers and the worker (Ctrl-C stops all)"
+	@echo "make demo    the real flow end to end through the badges CLI"
+	@echo "make install virtualenv with the package and its dev tools"
+	@echo "make lint    ruff and mypy"
+	@echo "make images  build the local Kafka and FerretDB images if missing"
+	@echo "make schemas regenerate schemas/generated from the models"
+	@echo "make stop    stop every container and process the project started"
+	@echo "make clean   stop, then remove the virtualenv, data and build state"
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(STACK) && $(BIN)/pytest
+
+images:
+	$(STACK) >/dev/null
+
+schemas: install
+	$(BIN)/python -m schemas.export
+
+run: install
+	$(STACK) && deploy/run.sh
+
+demo: install
+	$(STACK) && deploy/demo.sh
+
+stop:
+	deploy/engine.sh stop
+
+clean: stop
+	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,37 @@
+"""The one registry of result codes.
+
+The first five are the Badges API's own codes and messages, kept verbatim because
+upstream modules already match on them. The 90xx codes are the service's: the API
+defines none for these cases, so they live in a range the API does not use.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Code(enum.IntEnum):
+    """A result code; `.message` is its fixed human text."""
+
+    message: str
+
+    def __new__(cls, value: int, message: str) -> Code:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.message = message
+        return member
+
+    INVALID_ENUM = 400, "Invalid enum value"
+    OWNER_ID_MANDATORY = 717, "OwnerId is mandatory"
+    GROUP_RANK_MANDATORY = 732, "Group Rank is Mandatory."
+    GROUP_NAME_NOT_UNIQUE = 733, "Group Name should be Unique."
+    CLAIM_NOT_FOUND = 737, "Claim not found in existing claims"
+
+    MALFORMED_COMMAND = 9000, "Malformed command"
+    UNKNOWN_COMMAND_TYPE = 9001, "Unknown command type"
+    INVALID_BADGE_ID = 9002, "Badge id must be a 24-hex-digit ObjectId"
+    INVALID_GROUP_ID = 9003, "Group id must be a 24-hex-digit ObjectId"
+    GROUP_NOT_FOUND = 9004, "Group not found"
+    INVALID_FIELD = 9005, "Invalid field value"
+    GROUP_NAME_MANDATORY = 9006, "Group Name is Mandatory."
+    CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

@@ -1,0 +1,126 @@
+"""Command messages: the envelope every upstream module sends, and the four payloads.
+
+Types are strict: a number or an object where a string belongs is bad input, never
+coerced (that is also what keeps operator objects such as {"$ne": null} out of queries).
+Only the enum and the timestamp are read leniently, because JSON has no type for them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class OwnerType(enum.StrEnum):
+    """The modules that can own a badge claim (case-sensitive)."""
+
+    LOYALTY = "Loyalty"
+    LOYALTY_PROMOTION = "Loyalty_Promotion"
+    REFERRAL_CAMPAIGNS = "Referral_Campaigns"
+    JOURNEYS = "Journeys"
+    AUDIENCE_CAMPAIGNS = "Audience_Campaigns"
+    REWARDS_CATALOG = "Rewards_Catalog"
+    GOODWILL_MODULE = "Goodwill_Module"
+    MILESTONES = "Milestones"
+    HISTORICAL_IMPORT = "Historical_Import"
+
+
+class CommandType(enum.StrEnum):
+    CLAIM_BADGE = "ClaimBadge"
+    UNCLAIM_BADGE = "UnclaimBadge"
+    CREATE_BADGE_GROUP = "CreateBadgeGroup"
+    UPDATE_BADGE_GROUP = "UpdateBadgeGroup"
+
+
+class _Strict(BaseModel):
+    # Unknown members are ignored so that senders can add fields before we read them.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class ClaimBadge(_Strict):
+    badgeId: ObjectIdStr
+    ownerType: Annotated[OwnerType, Field(strict=False)]
+    referenceId: NonEmptyStr
+
+
+class UnclaimBadge(ClaimBadge):
+    pass
+
+
+class CreateBadgeGroup(_Strict):
+    name: NonEmptyStr
+    rank: int
+
+
+class UpdateBadgeGroup(CreateBadgeGroup):
+    groupId: ObjectIdStr
+
+
+Payload = ClaimBadge | UnclaimBadge | CreateBadgeGroup | UpdateBadgeGroup
+
+PAYLOADS: dict[CommandType, type[Payload]] = {
+    CommandType.CLAIM_BADGE: ClaimBadge,
+    CommandType.UNCLAIM_BADGE: UnclaimBadge,
+    CommandType.CREATE_BADGE_GROUP: CreateBadgeGroup,
+    CommandType.UPDATE_BADGE_GROUP: UpdateBadgeGroup,
+}
+
+
+class CommandEnvelope(_Strict):
+    """What every command message carries around its payload."""
+
+    commandId: Annotated[UUID, Field(strict=False, description="idempotency key")]
+    type: str
+    orgId: int
+    actorId: int
+    issuedAt: Annotated[datetime | None, Field(strict=False)] = None
+    payload: dict[str, Any]
+
+
+class Command(BaseModel):
+    """A command that passed validation: envelope fields plus its typed payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commandId: str
+    type: CommandType
+    orgId: int
+    actorId: int
+    issuedAt: datetime | None
+    payload: Payload
+
+
+class ClaimBadgeCommand(CommandEnvelope):
+    type: Literal["ClaimBadge"]
+    payload: ClaimBadge  # type: ignore[assignment]
+
+
+class UnclaimBadgeCommand(CommandEnvelope):
+    type: Literal["UnclaimBadge"]
+    payload: UnclaimBadge  # type: ignore[assignment]
+
+
+class CreateBadgeGroupCommand(CommandEnvelope):
+    type: Literal["CreateBadgeGroup"]
+    payload: CreateBadgeGroup  # type: ignore[assignment]
+
+
+class UpdateBadgeGroupCommand(CommandEnvelope):
+    type: Literal["UpdateBadgeGroup"]
+    payload: UpdateBadgeGroup  # type: ignore[assignment]
+
+
+# The full message per command type, used for the exported JSON Schema and AsyncAPI.
+MESSAGES: dict[CommandType, type[CommandEnvelope]] = {
+    CommandType.CLAIM_BADGE: ClaimBadgeCommand,
+    CommandType.UNCLAIM_BADGE: UnclaimBadgeCommand,
+    CommandType.CREATE_BADGE_GROUP: CreateBadgeGroupCommand,
+    CommandType.UPDATE_BADGE_GROUP: UpdateBadgeGroupCommand,
+}

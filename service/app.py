@@ -1,0 +1,96 @@
+"""The Faust app: one agent per command topic, each feeding batches to the handler."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any, cast
+
+import faust
+
+from schemas import CommandType, Topics, parse
+from service.handler import Incoming, Origin, handle_batch
+from service.runtime import Runtime
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Claim and unclaim act on the same claims, so they share a topic: Kafka orders messages
+# only within one partition of one topic.
+TOPIC_TYPES: dict[CommandType, frozenset[CommandType]] = {
+    CommandType.CLAIM_BADGE: frozenset({CommandType.CLAIM_BADGE, CommandType.UNCLAIM_BADGE}),
+    CommandType.CREATE_BADGE_GROUP: frozenset({CommandType.CREATE_BADGE_GROUP}),
+    CommandType.UPDATE_BADGE_GROUP: frozenset({CommandType.UPDATE_BADGE_GROUP}),
+}
+
+
+def create_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store="memory://",
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        producer_acks=-1,
+    )
+    runtime = Runtime(settings)
+    app.service(cast(Any, runtime))  # faust accepts an instance; its stubs say class
+    topics = Topics(settings.topic_prefix)
+    for topic_type, accepted in TOPIC_TYPES.items():
+        _add_agent(app, runtime, topics.command(topic_type), accepted)
+    return app
+
+
+def _credentials(settings: Settings) -> Any:
+    from service.kafka import connection_options
+
+    options = connection_options(settings)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism, ssl_context=options.get("ssl_context"),
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
+    return None
+
+
+def _add_agent(
+    app: faust.App, runtime: Runtime, name: str, accepted: frozenset[CommandType]
+) -> None:
+    settings = runtime.settings
+    # internal=True: Faust creates the topic, with our partition count, before subscribing.
+    topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
+
+    async def process(stream: Any) -> None:
+        await runtime.retry("connecting", runtime.ready)
+        batches = stream.noack_take(settings.batch_size, settings.batch_window_seconds)
+        async for events in batches:
+            batch = [_incoming(event, accepted) for event in events]
+            await runtime.retry(f"batch of {len(batch)} from {name}",
+                                partial(_process, runtime, batch))
+            # Offsets move only now: the effects are durable and the results sent.
+            for event in events:
+                await stream.ack(event)
+
+    app.agent(topic, name=name, concurrency=1)(process)
+
+
+async def _process(runtime: Runtime, batch: list[Incoming]) -> None:
+    store = await runtime.ready()
+    await runtime.publish(await handle_batch(batch, store))
+
+
+def _incoming(event: Any, accepted: frozenset[CommandType]) -> Incoming:
+    message = event.message
+    return Incoming(
+        message=parse(message.value, accepted),
+        key=message.key,
+        value=message.value,
+        origin=Origin(message.topic, message.partition, message.offset, message.timestamp),
+    )

@@ -1,0 +1,1 @@
+"""Business decisions: pure functions of (command, current state). No I/O here."""

@@ -1,0 +1,189 @@
+"""Process one batch of consumed messages: dedupe, decide, persist, and say what to publish.
+
+The order of durable steps is what gives exactly-once effects without transactions:
+1. look the commands up in the command log; a logged command is answered from it;
+2. decide the new ones against a snapshot (name reservations are made here, one by one,
+   because the insert of a reservation is the uniqueness check);
+3. log each decision (result + effects) as pending;
+4. apply the claim and group effects in one ordered bulk write per collection;
+5. mark the log entries done.
+A crash anywhere re-runs the batch: a pending entry's effects are applied again (they are
+idempotent and re-applied in the original order), and its stored result is re-sent.
+Only after this returns are results published and offsets acknowledged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from schemas import Command, DeadLetter, Invalid, ResultEvent, Unreadable
+from service.domain.dispatch import decide
+from service.domain.model import Decision, Effect, ReleaseName, ReserveName
+from service.domain.state import Reads, Snapshot
+from service.store import LogEntry, Store
+
+PREVIEW_BYTES = 1024
+RESERVATION_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Origin:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float  # seconds since the epoch, from the Kafka record
+
+
+@dataclass(frozen=True)
+class Incoming:
+    message: Command | Invalid | Unreadable
+    key: bytes | None
+    value: bytes | None
+    origin: Origin
+
+    @property
+    def at(self) -> float:
+        """The command's time: issuedAt when given, else when Kafka got it."""
+        if isinstance(self.message, Command) and self.message.issuedAt is not None:
+            return self.message.issuedAt.timestamp()
+        return self.origin.timestamp
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    dead_letter: bool
+    key: bytes | None
+    value: bytes
+
+
+def log_key(command: Command) -> str:
+    return f"{command.orgId}:{command.commandId}"
+
+
+def result_json(command: Command, decision: Decision) -> str:
+    envelope = decision.envelope
+    return ResultEvent(
+        commandId=command.commandId, type=str(command.type), orgId=command.orgId,
+        data=envelope.data, errors=envelope.errors, warnings=envelope.warnings,
+    ).model_dump_json()
+
+
+def rejection_json(invalid: Invalid) -> str:
+    return ResultEvent(
+        commandId=invalid.commandId, type=invalid.type, orgId=invalid.orgId,
+        data=None, errors=list(invalid.problems),
+    ).model_dump_json()
+
+
+def dead_letter_json(incoming: Incoming, reason: str) -> str:
+    value = incoming.value or b""
+    return DeadLetter(
+        reason=reason, topic=incoming.origin.topic, partition=incoming.origin.partition,
+        offset=incoming.origin.offset, timestamp=incoming.origin.timestamp,
+        key=incoming.key.decode("utf-8", "replace") if incoming.key is not None else None,
+        valueSize=len(value), valueSha256=hashlib.sha256(value).hexdigest(),
+        valuePreview=base64.b64encode(value[:PREVIEW_BYTES]).decode(),
+    ).model_dump_json()
+
+
+@dataclass
+class _Batch:
+    """Working state of one batch: what it will log, apply and publish."""
+
+    snapshot: Snapshot
+    logged: dict[str, LogEntry]
+    answered: dict[str, str] = field(default_factory=dict)
+    new_entries: list[LogEntry] = field(default_factory=list)
+    origins: list[dict[str, object]] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    out: list[Outgoing] = field(default_factory=list)
+
+
+async def handle_batch(batch: Sequence[Incoming], store: Store) -> list[Outgoing]:
+    commands = [m.message for m in batch if isinstance(m.message, Command)]
+    logged = await store.find_logged(log_key(c) for c in commands)
+    reads = Reads()
+    for command in commands:
+        reads.add(command)
+    work = _Batch(await store.load(reads), logged)
+    for incoming in batch:
+        await _handle_one(incoming, work, store)
+    await store.log_pending(work.new_entries, work.origins)
+    await store.apply(work.effects)
+    await store.mark_done([e.key for e in work.new_entries] +
+                          [k for k, e in logged.items() if e.pending])
+    return work.out
+
+
+async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:
+    message = incoming.message
+    if isinstance(message, Unreadable):
+        value = dead_letter_json(incoming, message.reason)
+        work.out.append(Outgoing(True, incoming.key, value.encode()))
+        return
+    if isinstance(message, Invalid):
+        work.out.append(Outgoing(False, incoming.key, rejection_json(message).encode()))
+        return
+    key = log_key(message)
+    if key not in work.answered:
+        work.answered[key] = await _answer(message, incoming, work, store)
+    work.out.append(Outgoing(False, incoming.key, work.answered[key].encode()))
+
+
+async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Store) -> str:
+    entry = work.logged.get(log_key(command))
+    if entry is not None:
+        if entry.pending:
+            await _effect(entry.effects, work, store, replay=True)
+        return entry.result
+    decision = await _decide(command, incoming.at, work.snapshot, store)
+    result = result_json(command, decision)
+    work.new_entries.append(LogEntry(log_key(command), result, decision.effects))
+    origin = incoming.origin
+    work.origins.append({"topic": origin.topic, "partition": origin.partition,
+                         "offset": origin.offset})
+    await _effect(decision.effects, work, store, replay=False)
+    return result
+
+
+async def _decide(command: Command, at: float, snapshot: Snapshot, store: Store) -> Decision:
+    """Decide; if another worker took the name we were about to reserve, decide again."""
+    for _ in range(RESERVATION_ATTEMPTS):
+        decision = decide(command, snapshot, at)
+        conflict = await _reserve_names(decision.effects, snapshot, store)
+        if not conflict:
+            return decision
+    raise RuntimeError(f"name reservation kept changing under command {command.commandId}")
+
+
+async def _reserve_names(effects: Sequence[Effect], snapshot: Snapshot, store: Store) -> bool:
+    for effect in effects:
+        if isinstance(effect, ReserveName):
+            holder = await store.reserve_name(effect)
+            if holder != effect.group_id:
+                name = (effect.org_id, effect.name)
+                if holder:
+                    snapshot.names[name] = holder
+                else:
+                    snapshot.names.pop(name, None)
+                return True
+    return False
+
+
+async def _effect(effects: Sequence[Effect], work: _Batch, store: Store, replay: bool) -> None:
+    """Track effects in the snapshot; names change now, entities in the batch's bulk write.
+
+    A fresh decision has made its reservations already (`_decide`); a replay makes them again.
+    """
+    for effect in effects:
+        work.snapshot.apply(effect)
+        if isinstance(effect, ReleaseName):
+            await store.release_name(effect)
+        elif isinstance(effect, ReserveName):
+            if replay:
+                await store.reserve_name(effect)
+        else:
+            work.effects.append(effect)

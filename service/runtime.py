@@ -1,0 +1,74 @@
+"""The worker's connections, opened inside the running event loop and closed on stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import mode
+from aiokafka import AIOKafkaProducer
+
+from schemas import Topics
+from service import kafka
+from service.handler import Outgoing
+from service.settings import Settings
+from service.store import Store, connect
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Runtime(mode.Service):
+    """Mongo store and result producer, shared by the agents of one worker."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self._store: Store | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        super().__init__(**kwargs)
+
+    async def ready(self) -> Store:
+        """Connect on first use; agents may start before this service does."""
+        async with self._lock:
+            if self._store is None:
+                await kafka.ensure_topics(
+                    self.settings, [self.topics.results, self.topics.dead_letters]
+                )
+                self._producer = kafka.producer(self.settings)
+                timeout = self.settings.network_timeout_seconds
+                await asyncio.wait_for(self._producer.start(), timeout)
+                client = connect(self.settings)
+                store = Store(client[self.settings.mongo_database])
+                await store.ensure_indexes()
+                self._store = store
+        return self._store
+
+    async def publish(self, messages: Sequence[Outgoing]) -> None:
+        """Send the batch's results and dead letters; return once the broker has them all."""
+        assert self._producer is not None
+        futures = []
+        for m in messages:
+            topic = self.topics.dead_letters if m.dead_letter else self.topics.results
+            futures.append(await self._producer.send(topic, m.value, key=m.key))
+        await asyncio.wait_for(asyncio.gather(*futures), self.settings.network_timeout_seconds)
+
+    async def retry(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run `step` until it succeeds: an outage blocks the stream, it never skips a batch."""
+        delay = self.settings.retry_initial_backoff_seconds
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                log.warning("%s failed (%r); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_backoff_seconds)
+
+    async def on_stop(self) -> None:
+        if self._producer is not None:
+            await asyncio.wait_for(self._producer.stop(), self.settings.network_timeout_seconds)
+        if self._store is not None:
+            await self._store.db.client.close()

@@ -1,0 +1,44 @@
+"""Every knob of the worker, read from BADGES_* environment variables (see README)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BADGES_", frozen=True)
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; SASL and TLS need the fields below.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
+
+    # Credentials, TLS and replica set options go in the URL (mongodb://user:pw@h/?tls=true).
+    mongo_url: str = "mongodb://localhost:27017"
+    mongo_database: str = "badges"
+
+    topic_prefix: str = "badges"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    batch_size: int = Field(default=100, ge=1)
+    batch_window_seconds: float = Field(default=0.1, gt=0)
+
+    # Bound on every single network wait (Mongo server selection and socket, Kafka sends).
+    network_timeout_seconds: float = Field(default=10.0, gt=0)
+    retry_initial_backoff_seconds: float = Field(default=0.2, gt=0)
+    retry_max_backoff_seconds: float = Field(default=30.0, gt=0)
+
+    # How soon a dead worker's partitions move to a live one.
+    kafka_session_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id, which is also the Kafka consumer group."""
+        return f"{self.topic_prefix}-worker"

@@ -1,0 +1,188 @@
+"""MongoDB persistence through PyMongo's async API. Knows documents, decides nothing.
+
+Collections:
+- badge_claims  one document per (orgId, badgeMetaId, ownerType, referenceId); soft delete
+- badge_groups  one document per group, _id = the group's ObjectId
+- group_names   _id = "<orgId>:<name>": a name reservation; inserting it is the uniqueness
+                check (FerretDB reports duplicate keys on inserts only, MongoDB everywhere)
+- commands      the processed-command log, _id = "<orgId>:<commandId>": stored result and
+                effects, so a redelivered command is answered identically and applied once
+Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from service.domain.model import (
+    ClaimKey,
+    Effect,
+    Group,
+    ReleaseName,
+    ReserveName,
+    SaveGroup,
+    SetClaim,
+)
+from service.domain.state import Reads, Snapshot
+from service.settings import Settings
+from service.store_codec import effect_from_doc, effect_to_doc
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    key: str
+    result: str  # the exact JSON of the result event, re-sent byte for byte on redelivery
+    effects: tuple[Effect, ...]
+    pending: bool = True
+
+
+def connect(settings: Settings) -> AsyncMongoClient[Doc]:
+    """Create the client inside the running loop (PyMongo refuses to share one across loops)."""
+    timeout_ms = int(settings.network_timeout_seconds * 1000)
+    return AsyncMongoClient(
+        settings.mongo_url, timeoutMS=timeout_ms, serverSelectionTimeoutMS=timeout_ms,
+        tz_aware=True,
+    )
+
+
+def _name_id(org_id: int, name: str) -> str:
+    return f"{org_id}:{name}"
+
+
+class Store:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.db = db
+        self.claims = db["badge_claims"]
+        self.groups = db["badge_groups"]
+        self.names = db["group_names"]
+        self.log = db["commands"]
+
+    async def ensure_indexes(self) -> None:
+        claim_fields = [("orgId", 1), ("badgeMetaId", 1), ("ownerType", 1), ("referenceId", 1)]
+        await self.claims.create_indexes([IndexModel(claim_fields, unique=True)])
+        await self.groups.create_indexes([IndexModel([("orgId", 1), ("name", 1)])])
+
+    # -- the command log --------------------------------------------------------------
+
+    async def find_logged(self, keys: Iterable[str]) -> dict[str, LogEntry]:
+        found: dict[str, LogEntry] = {}
+        async for doc in self.log.find({"_id": {"$in": list(set(keys))}}):
+            effects = tuple(effect_from_doc(e) for e in doc["effects"])
+            found[doc["_id"]] = LogEntry(doc["_id"], doc["result"], effects, doc["pending"])
+        return found
+
+    async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
+        if not entries:
+            return
+        docs = [
+            {"_id": e.key, "result": e.result, "effects": [effect_to_doc(x) for x in e.effects],
+             "pending": True, "origin": origin}
+            for e, origin in zip(entries, origins, strict=True)
+        ]
+        await self.log.insert_many(docs, ordered=True)
+
+    async def mark_done(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self.log.update_many({"_id": {"$in": list(keys)}}, {"$set": {"pending": False}})
+
+    # -- reading state ----------------------------------------------------------------
+
+    async def load(self, reads: Reads) -> Snapshot:
+        snapshot = Snapshot()
+        if reads.claims:
+            snapshot.active_claims = await self._active_claims(reads.claims)
+        if reads.groups:
+            snapshot.groups = await self._groups(reads.groups)
+        if reads.names:
+            ids = [_name_id(org, name) for org, name in reads.names]
+            async for doc in self.names.find({"_id": {"$in": ids}}):
+                snapshot.names[(doc["orgId"], doc["name"])] = str(doc["groupId"])
+        return snapshot
+
+    async def _active_claims(self, keys: set[ClaimKey]) -> set[ClaimKey]:
+        badges = list({ObjectId(k.badge_id) for k in keys})
+        orgs = list({k.org_id for k in keys})
+        query = {"orgId": {"$in": orgs}, "badgeMetaId": {"$in": badges}, "isActive": True}
+        active = set()
+        async for doc in self.claims.find(query):
+            key = ClaimKey(doc["orgId"], str(doc["badgeMetaId"]), doc["ownerType"],
+                           doc["referenceId"])
+            if key in keys:
+                active.add(key)
+        return active
+
+    async def _groups(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Group]:
+        query = {"$or": [{"_id": ObjectId(gid), "orgId": org} for org, gid in keys]}
+        groups = {}
+        async for doc in self.groups.find(query):
+            group = _group_from_doc(doc)
+            groups[(group.org_id, group.id)] = group
+        return groups
+
+    # -- writing ----------------------------------------------------------------------
+
+    async def reserve_name(self, effect: ReserveName) -> str:
+        """Try to take the name; return the group that holds it afterwards."""
+        doc = {"_id": _name_id(effect.org_id, effect.name), "orgId": effect.org_id,
+               "name": effect.name, "groupId": ObjectId(effect.group_id)}
+        try:
+            await self.names.insert_one(doc)
+        except DuplicateKeyError:
+            held = await self.names.find_one({"_id": doc["_id"]})
+            # Released between our insert and this read: the caller simply tries again.
+            return str(held["groupId"]) if held else ""
+        return effect.group_id
+
+    async def release_name(self, effect: ReleaseName) -> None:
+        await self.names.delete_one(
+            {"_id": _name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id)}
+        )
+
+    async def apply(self, effects: Sequence[Effect]) -> None:
+        """Make claim and group effects durable, in order; each write is idempotent."""
+        claim_ops = [_claim_op(e) for e in effects if isinstance(e, SetClaim)]
+        group_ops = [_group_op(e) for e in effects if isinstance(e, SaveGroup)]
+        if claim_ops:
+            await self.claims.bulk_write(claim_ops, ordered=True)
+        if group_ops:
+            await self.groups.bulk_write(group_ops, ordered=True)
+
+
+def _claim_op(effect: SetClaim) -> UpdateOne:
+    key = effect.key
+    match = {"orgId": key.org_id, "badgeMetaId": ObjectId(key.badge_id),
+             "ownerType": str(key.owner_type), "referenceId": key.reference_id}
+    return UpdateOne(
+        match,
+        {"$set": {"isActive": effect.is_active, "lastUpdatedBy": effect.actor_id,
+                  "lastUpdatedOn": effect.at},
+         "$setOnInsert": {"createdBy": effect.actor_id, "createdOn": effect.at}},
+        upsert=True,
+    )
+
+
+def _group_op(effect: SaveGroup) -> ReplaceOne[Doc]:
+    g = effect.group
+    doc = {"_id": ObjectId(g.id), "orgId": g.org_id, "name": g.name, "rank": g.rank,
+           "createdBy": g.created_by, "createdOn": g.created_on,
+           "lastUpdatedBy": g.last_updated_by, "lastUpdatedOn": g.last_updated_on,
+           "isActive": g.is_active}
+    return ReplaceOne({"_id": doc["_id"], "orgId": g.org_id}, doc, upsert=True)
+
+
+def _group_from_doc(doc: Doc) -> Group:
+    return Group(
+        id=str(doc["_id"]), org_id=doc["orgId"], name=doc["name"], rank=doc["rank"],
+        created_by=doc["createdBy"], created_on=doc["createdOn"],
+        last_updated_by=doc["lastUpdatedBy"], last_updated_on=doc["lastUpdatedOn"],
+        is_active=doc["isActive"],
+    )

@@ -1,0 +1,1 @@
+"""Throwaway Kafka and MongoDB-protocol servers for the integration tests."""

@@ -1,0 +1,153 @@
+"""Start one Kafka broker and one MongoDB-protocol server with testcontainers.
+
+Images come from BADGES_KAFKA_IMAGE / BADGES_MONGO_IMAGE (set by deploy/stack.sh: local
+builds under podman, the official images under Docker). The reaper container cannot be
+pulled here, so every container is stopped by the context manager that started it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+from testcontainers.core.container import DockerContainer
+from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+LABELS = {"io.badges.project": "badges-service"}
+READY_TIMEOUT = 180
+
+
+class StackError(RuntimeError):
+    """The test stack could not start; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka_bootstrap: str
+    mongo_url: str
+    kafka_version: str
+    mongo_version: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _publish_on_loopback(container: DockerContainer, inside: int, outside: int) -> None:
+    # with_bind_ports takes no address, and 0.0.0.0 would expose the servers beyond this host.
+    container.ports[f"{inside}/tcp"] = ("127.0.0.1", outside)
+
+
+def _kafka_env(port: int) -> dict[str, str]:
+    # The broker listens on the same port inside and outside, so the advertised address
+    # works from the host through the published port; replication 1 for one broker.
+    return {
+        "KAFKA_NODE_ID": "1",
+        "KAFKA_PROCESS_ROLES": "broker,controller",
+        "KAFKA_LISTENERS": f"PLAINTEXT://0.0.0.0:{port},CONTROLLER://0.0.0.0:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://localhost:{port}",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+        "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+    }
+
+
+def _image(variable: str) -> str:
+    image = os.environ.get(variable)
+    if not image:
+        raise StackError(
+            f"{variable} is not set: run the tests through `make test`, which builds or "
+            "selects the images (deploy/stack.sh), or set it to an image you have"
+        )
+    return image
+
+
+@contextmanager
+def kafka_container() -> Iterator[tuple[str, str]]:
+    """Yield (bootstrap servers, broker version)."""
+    port = _free_port()
+    container = DockerContainer(_image("BADGES_KAFKA_IMAGE"), labels=LABELS)
+    _publish_on_loopback(container, port, port)
+    for key, value in _kafka_env(port).items():
+        container.with_env(key, value)
+    container.waiting_for(
+        LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(READY_TIMEOUT)
+    )
+    with _started(container, "Kafka"):
+        stdout, _ = container.get_logs()
+        found = re.search(rb"Kafka version: (\S+)", stdout)
+        yield f"localhost:{port}", found.group(1).decode() if found else "unknown"
+
+
+@contextmanager
+def mongo_container() -> Iterator[tuple[str, str]]:
+    """Yield (mongodb URL, server version as buildInfo reports it)."""
+    container = DockerContainer(_image("BADGES_MONGO_IMAGE"), labels=LABELS)
+    _publish_on_loopback(container, 27017, _free_port())
+    with _started(container, "MongoDB"):
+        url = f"mongodb://127.0.0.1:{container.get_exposed_port(27017)}"
+        yield url, _wait_for_mongo(url)
+
+
+@contextmanager
+def _started(container: DockerContainer, what: str) -> Iterator[None]:
+    try:
+        container.start()
+    except Exception as exc:
+        container.stop()
+        raise StackError(
+            f"could not start the {what} container ({exc!r}); is the engine up? "
+            f"DOCKER_HOST={os.environ.get('DOCKER_HOST')}"
+        ) from exc
+    try:
+        yield
+    finally:
+        container.stop()
+
+
+def _wait_for_mongo(url: str) -> str:
+    """Bounded wait until the server answers; works for mongod and FerretDB alike."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=1000)
+    try:
+        while True:
+            try:
+                info = client.admin.command("buildInfo")
+                # FerretDB reports the MongoDB version it imitates, and its own beside it.
+                if "ferretdbVersion" in info:
+                    return f"FerretDB {info['ferretdbVersion']} (as MongoDB {info['version']})"
+                return f"MongoDB {info['version']}"
+            except PyMongoError as exc:
+                if time.monotonic() > deadline:
+                    raise StackError(f"MongoDB at {url} did not answer: {exc}") from exc
+    finally:
+        client.close()
+
+
+@contextmanager
+def servers() -> Iterator[Servers]:
+    """The servers to test against: external ones if configured, else fresh containers."""
+    kafka, mongo = os.environ.get("BADGES_TEST_KAFKA_BOOTSTRAP"), os.environ.get(
+        "BADGES_TEST_MONGO_URL"
+    )
+    if kafka and mongo:
+        yield Servers(kafka, mongo, "external", "external")
+        return
+    with kafka_container() as (bootstrap, kafka_version), mongo_container() as (url, version):
+        yield Servers(bootstrap, url, kafka_version, version)
