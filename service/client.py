@@ -44,7 +44,11 @@ class BadgesClient:
         self._arrived = asyncio.Condition()
 
     async def __aenter__(self) -> BadgesClient:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None
@@ -67,8 +71,12 @@ class BadgesClient:
         consumer = AIOKafkaConsumer(**kafka.connection_options(self.settings),
                                     enable_auto_commit=False)
         await asyncio.wait_for(consumer.start(), timeout)
-        partitions = await asyncio.wait_for(consumer.partitions_for_topic(topic), timeout)
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions or ())]
+        try:
+            numbers = await kafka.partitions(self.settings, topic)
+            assigned = [TopicPartition(topic, p) for p in numbers]
+        except BaseException:
+            await consumer.stop()
+            raise
         consumer.assign(assigned)
         if self._from_beginning:
             await consumer.seek_to_beginning(*assigned)

@@ -52,6 +52,24 @@ async def ensure_topics(settings: Settings, names: list[str]) -> None:
         await admin.close()
 
 
+async def partitions(settings: Settings, topic: str) -> list[int]:
+    """The topic's partition numbers, waiting (bounded) until the broker knows the topic."""
+    admin = AIOKafkaAdminClient(**connection_options(settings))
+    await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)
+
+    async def described() -> list[int]:
+        while True:
+            for found in await admin.describe_topics([topic]):
+                if found["error_code"] == 0 and found["partitions"]:
+                    return sorted(p["partition"] for p in found["partitions"])
+            await asyncio.sleep(0.1)  # just created: not in the metadata yet
+
+    try:
+        return await asyncio.wait_for(described(), settings.network_timeout_seconds)
+    finally:
+        await admin.close()
+
+
 def producer(settings: Settings) -> AIOKafkaProducer:
     # Idempotent, acks from all replicas: a result that was sent is not lost or doubled
     # by the producer's own retries.

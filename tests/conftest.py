@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from service.client import BadgesClient
+from service.settings import Settings
 from tests.infra.containers import Servers, servers
+from tests.infra.worker import WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +47,52 @@ async def mongo_db(stack: Servers, database_name: str) -> AsyncIterator[AsyncDat
         await client.drop_database(database_name)
     finally:
         await client.close()
+
+
+@pytest.fixture
+def settings(stack: Servers, topic_prefix: str, database_name: str) -> Settings:
+    """Service settings pointing at the test stack, in this test's own namespace."""
+    return Settings(
+        kafka_bootstrap_servers=stack.kafka_bootstrap, mongo_url=stack.mongo_url,
+        mongo_database=database_name, topic_prefix=topic_prefix, topic_partitions=3,
+        batch_window_seconds=0.05, kafka_session_timeout_seconds=6,
+        retry_max_backoff_seconds=2,
+    )
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+           ) -> Iterator[WorkerProcess]:
+    """A running worker; its log is shown when the test fails."""
+    process = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(f"--- worker log ---\n{process.tail(200)}")
+
+
+@pytest.fixture
+async def client(settings: Settings, worker: WorkerProcess) -> AsyncIterator[BadgesClient]:
+    async with BadgesClient(settings) as badges:
+        yield badges
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+async def db(settings: Settings, worker: WorkerProcess) -> AsyncIterator[AsyncDatabase[dict]]:
+    """The worker's database, to check what it stored."""
+    mongo: AsyncMongoClient[dict] = AsyncMongoClient(settings.mongo_url, timeoutMS=10_000)
+    try:
+        yield mongo[settings.mongo_database]
+    finally:
+        await mongo.close()

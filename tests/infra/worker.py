@@ -1,0 +1,75 @@
+"""Run the real worker (`python -m service worker`) as a child process, as it runs in production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from service.settings import Settings
+
+READY_LINE = "Ready"  # faust's worker prints "[^Worker]: Ready" once its agents run
+START_TIMEOUT = 90
+STOP_TIMEOUT = 30
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in self.settings.model_dump().items():
+            if value is not None:
+                env[f"BADGES_{name.upper()}"] = str(value)
+        return env
+
+    def start(self) -> WorkerProcess:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service", "worker"], env=self.environment(),
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        self._wait_for(READY_LINE)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[self._log_offset:]
+
+    def _wait_for(self, text: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while text not in self.log():
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker not ready in {START_TIMEOUT}s:\n{self.tail()}")
+            time.sleep(0.2)  # polling a log file; the condition above bounds the wait
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        return self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(STOP_TIMEOUT)
