@@ -15,7 +15,10 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
-NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+# Names and reference ids are short in practice; the bound keeps every result event far below
+# Kafka's message size limit, so a huge field is answered, not stuck in the producer.
+MAX_TEXT_LENGTH = 256
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH)]
 
 
 class OwnerType(enum.StrEnum):

@@ -63,7 +63,7 @@ class Runtime(mode.Service):
             try:
                 return await step()
             except Exception as exc:
-                log.warning("%s failed (%r); retrying in %.1fs", what, exc, delay)
+                log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_backoff_seconds)
 

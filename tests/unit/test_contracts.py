@@ -60,6 +60,8 @@ BAD_FIELDS = [
     ("ClaimBadge", {**CLAIM, "referenceId": ""}, Code.OWNER_ID_MANDATORY),
     ("UnclaimBadge", {**CLAIM, "referenceId": None}, Code.OWNER_ID_MANDATORY),
     ("ClaimBadge", {**CLAIM, "referenceId": 123}, Code.INVALID_FIELD),
+    ("ClaimBadge", {**CLAIM, "referenceId": "r" * 257}, Code.INVALID_FIELD),
+    ("CreateBadgeGroup", {"name": "n" * 257, "rank": 1}, Code.INVALID_FIELD),
     ("UnclaimBadge", {**CLAIM, "referenceId": {"$ne": None}}, Code.INVALID_FIELD),
     ("ClaimBadge", {**CLAIM, "badgeId": "not-an-id"}, Code.INVALID_BADGE_ID),
     ("ClaimBadge", {**CLAIM, "badgeId": {"$gt": ""}}, Code.INVALID_BADGE_ID),
