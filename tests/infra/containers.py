@@ -34,6 +34,8 @@ class Servers:
     mongo_url: str
     kafka_version: str
     mongo_version: str
+    # The MongoDB container, for outage tests; None when testing against external servers.
+    mongo_container: DockerContainer | None = None
 
 
 def _free_port() -> int:
@@ -96,13 +98,13 @@ def kafka_container() -> Iterator[tuple[str, str]]:
 
 
 @contextmanager
-def mongo_container() -> Iterator[tuple[str, str]]:
-    """Yield (mongodb URL, server version as buildInfo reports it)."""
+def mongo_container() -> Iterator[tuple[str, str, DockerContainer]]:
+    """Yield (mongodb URL, server version as buildInfo reports it, the container)."""
     container = DockerContainer(_image("BADGES_MONGO_IMAGE"), labels=LABELS)
     _publish_on_loopback(container, 27017, _free_port())
     with _started(container, "MongoDB"):
         url = f"mongodb://127.0.0.1:{container.get_exposed_port(27017)}"
-        yield url, _wait_for_mongo(url)
+        yield url, wait_for_mongo(url), container
 
 
 @contextmanager
@@ -121,7 +123,7 @@ def _started(container: DockerContainer, what: str) -> Iterator[None]:
         container.stop()
 
 
-def _wait_for_mongo(url: str) -> str:
+def wait_for_mongo(url: str) -> str:
     """Bounded wait until the server answers; works for mongod and FerretDB alike."""
     deadline = time.monotonic() + READY_TIMEOUT
     client: MongoClient[dict[str, object]] = MongoClient(url, serverSelectionTimeoutMS=1000)
@@ -149,5 +151,6 @@ def servers() -> Iterator[Servers]:
     if kafka and mongo:
         yield Servers(kafka, mongo, "external", "external")
         return
-    with kafka_container() as (bootstrap, kafka_version), mongo_container() as (url, version):
-        yield Servers(bootstrap, url, kafka_version, version)
+    with kafka_container() as (bootstrap, kafka_version), mongo_container() as mongo:
+        url, version, container = mongo
+        yield Servers(bootstrap, url, kafka_version, version, container)
