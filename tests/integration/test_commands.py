@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import CommandType
 from service.client import BadgesClient
+from service.kafka import partitions
+from service.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +164,26 @@ async def test_orgs_cannot_see_each_others_data(client: BadgesClient, db: AsyncD
     assert stored is not None and stored["name"] == "Mine" and stored["orgId"] == 1
     claim = await db["badge_claims"].find_one({"badgeMetaId": ObjectId(badge)})
     assert claim is not None and claim["isActive"] is True
+
+
+async def test_worker_creates_its_topics_with_the_configured_partitions(
+    settings: Settings, client: BadgesClient
+) -> None:
+    names = {*client.topics.commands.values(), client.topics.results, client.topics.dead_letters}
+    assert len(names) == 5
+    for name in names:
+        assert await partitions(settings, name) == list(range(settings.topic_partitions))
+
+
+async def test_timestamps_come_from_the_command_not_the_clock(
+    client: BadgesClient, db: AsyncDatabase[dict]
+) -> None:
+    issued = datetime(2026, 1, 21, 8, 34, 50, 250000, tzinfo=UTC)
+    command_id = await client.create_group(ORG, ACTOR, f"T{uuid.uuid4().hex}", 1,
+                                           issued_at=issued)
+    group = (await client.result(command_id)).data
+    assert group is not None
+    assert group["createdOn"] == group["lastUpdatedOn"] == 1768984490.25
+    assert group["createdOnISO"] == "2026-01-21T08:34:50Z"
+    stored = await db["badge_groups"].find_one({"_id": ObjectId(group["id"])})
+    assert stored is not None and stored["createdOn"] == 1768984490.25
