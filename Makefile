@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lint test images run demo stop clean schemas
+.PHONY: help install lint test images run demo bench stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make schemas regenerate schemas/generated from the models"
+	@echo "make bench   throughput of the worker, batched vs one command at a time"
 	@echo "make stop    stop every container and process the project started"
 	@echo "make clean   stop, then remove the virtualenv, data and build state"
 
@@ -46,8 +47,12 @@ run: install
 demo: install
 	$(STACK) && deploy/demo.sh
 
+bench: install
+	$(STACK) && $(BIN)/python -m tests.benchmarks.throughput
+
 stop:
 	deploy/engine.sh stop
 
 clean: stop
+	deploy/run.sh purge
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -32,6 +32,11 @@ class Topics:
         return {t: self.command(t) for t in CommandType}
 
     @property
+    def all(self) -> list[str]:
+        """Every topic the service uses, each once."""
+        return sorted({*self.commands.values(), self.results, self.dead_letters})
+
+    @property
     def results(self) -> str:
         return f"{self.prefix}.results.{VERSION}"
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import typer
 
+from schemas import Topics
 from service.settings import Settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
@@ -17,11 +19,18 @@ def worker() -> None:
     from faust import Worker
 
     from service.app import create_app
+    from service.kafka import ensure_topics
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level)
+    # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
+    # Faust creates itself moments before subscribing can be missing from the consumer's
+    # metadata, leaving its partitions unassigned until the next refresh (minutes).
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings, Topics(settings.topic_prefix).all))
     app = create_app(settings)
-    Worker(app, loglevel=settings.log_level.lower()).execute_from_commandline()
+    Worker(app, loop=loop, loglevel=settings.log_level.lower()).execute_from_commandline()
 
 
 @cli.command()

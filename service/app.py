@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from functools import partial
 from typing import Any, cast
 
@@ -30,6 +32,8 @@ def create_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="memory://",
+        # Faust wants a data folder even with in-memory tables; keep it out of the cwd.
+        datadir=os.path.join(tempfile.gettempdir(), f"faust-{settings.app_id}"),
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.kafka_session_timeout_seconds,

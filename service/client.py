@@ -16,11 +16,12 @@ import contextlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from schemas import CommandType, OwnerType, ResultEvent, Topics, command_key
 from service import kafka
@@ -29,6 +30,20 @@ from service.settings import Settings
 
 class ResultTimeoutError(TimeoutError):
     """No result event for the command arrived in time."""
+
+
+async def _stop(kafka_client: AIOKafkaConsumer | AIOKafkaProducer, timeout: float) -> None:
+    """Stop an aiokafka client, bounded: its stop() can hang while Kafka is down.
+
+    With the broker gone, a consumer's stop() also raises the CancelledError of its own fetch
+    task; swallow that one, but let a cancellation of the calling task through.
+    """
+    try:
+        await asyncio.wait_for(kafka_client.stop(), timeout)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 class BadgesClient:
@@ -57,9 +72,7 @@ class BadgesClient:
 
     async def start(self, read_results: bool = True) -> None:
         timeout = self.settings.network_timeout_seconds
-        names = [*set(self.topics.commands.values()), self.topics.results,
-                 self.topics.dead_letters]
-        await kafka.ensure_topics(self.settings, names)
+        await kafka.ensure_topics(self.settings, self.topics.all)
         self._producer = kafka.producer(self.settings)
         await asyncio.wait_for(self._producer.start(), timeout)
         if read_results:
@@ -93,9 +106,9 @@ class BadgesClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         if self._consumer is not None:
-            await asyncio.wait_for(self._consumer.stop(), timeout)
+            await _stop(self._consumer, timeout)
         if self._producer is not None:
-            await asyncio.wait_for(self._producer.stop(), timeout)
+            await _stop(self._producer, timeout)
 
     # -- sending ---------------------------------------------------------------------
 
@@ -167,3 +180,33 @@ class BadgesClient:
 
     async def result(self, command_id: str, timeout: float = 30.0) -> ResultEvent:
         return (await self.results(command_id, 1, timeout))[0]
+
+    # -- reading any topic -----------------------------------------------------------
+
+    async def records(self, topic: str, follow: bool = False) -> AsyncIterator[ConsumerRecord]:
+        """Yield the topic's records from where this client reads (see `from_beginning`).
+
+        Without `follow`, stop at the end offsets the topic had when reading began. Needs no
+        start(): it uses a consumer of its own, closed when the iteration ends.
+        """
+        timeout = self.settings.network_timeout_seconds
+        await kafka.ensure_topics(self.settings, [topic])
+        consumer = await self._start_reader(topic)
+        try:
+            assigned = list(consumer.assignment())
+            ends = None if follow else await asyncio.wait_for(consumer.end_offsets(assigned),
+                                                              timeout)
+            while ends is None or not await self._reached(consumer, ends):
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in batch:
+                        yield record
+        finally:
+            await _stop(consumer, timeout)
+
+    async def _reached(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
+                       ) -> bool:
+        timeout = self.settings.network_timeout_seconds
+        for tp, end in ends.items():
+            if await asyncio.wait_for(consumer.position(tp), timeout) < end:
+                return False
+        return True

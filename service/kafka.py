@@ -48,24 +48,27 @@ async def ensure_topics(settings: Settings, names: list[str]) -> None:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(topics)
             log.info("created topics %s", missing)
+        for name in missing:
+            await asyncio.wait_for(_described(admin, name), settings.network_timeout_seconds)
     finally:
         await admin.close()
+
+
+async def _described(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    """The topic's partition numbers, once the broker's metadata has the topic."""
+    while True:
+        for found in await admin.describe_topics([topic]):
+            if found["error_code"] == 0 and found["partitions"]:
+                return sorted(p["partition"] for p in found["partitions"])
+        await asyncio.sleep(0.1)  # just created: not in the metadata yet
 
 
 async def partitions(settings: Settings, topic: str) -> list[int]:
     """The topic's partition numbers, waiting (bounded) until the broker knows the topic."""
     admin = AIOKafkaAdminClient(**connection_options(settings))
     await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)
-
-    async def described() -> list[int]:
-        while True:
-            for found in await admin.describe_topics([topic]):
-                if found["error_code"] == 0 and found["partitions"]:
-                    return sorted(p["partition"] for p in found["partitions"])
-            await asyncio.sleep(0.1)  # just created: not in the metadata yet
-
     try:
-        return await asyncio.wait_for(described(), settings.network_timeout_seconds)
+        return await asyncio.wait_for(_described(admin, topic), settings.network_timeout_seconds)
     finally:
         await admin.close()
 

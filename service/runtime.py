@@ -35,9 +35,6 @@ class Runtime(mode.Service):
         """Connect on first use; agents may start before this service does."""
         async with self._lock:
             if self._store is None:
-                await kafka.ensure_topics(
-                    self.settings, [self.topics.results, self.topics.dead_letters]
-                )
                 self._producer = kafka.producer(self.settings)
                 timeout = self.settings.network_timeout_seconds
                 await asyncio.wait_for(self._producer.start(), timeout)
