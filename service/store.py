@@ -21,6 +21,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -38,6 +39,7 @@ from service.settings import Settings
 from service.store_codec import effect_from_doc, effect_to_doc
 
 Doc = dict[str, Any]
+BULK_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -149,13 +151,22 @@ class Store:
         )
 
     async def apply(self, effects: Sequence[Effect]) -> None:
-        """Make claim and group effects durable, in order; each write is idempotent."""
-        claim_ops = [_claim_op(e) for e in effects if isinstance(e, SetClaim)]
-        group_ops = [_group_op(e) for e in effects if isinstance(e, SaveGroup)]
-        if claim_ops:
-            await self.claims.bulk_write(claim_ops, ordered=True)
-        if group_ops:
-            await self.groups.bulk_write(group_ops, ordered=True)
+        """Make claim and group effects durable; each write is idempotent.
+
+        Effects on one document collapse into one write that leaves it as the last effect
+        would (a hot claim toggled 100 times in a batch is written once). Documents are
+        independent, so their order does not matter.
+        """
+        claim_ops = _claim_ops([e for e in effects if isinstance(e, SetClaim)])
+        saved = {e.group.id: e for e in effects if isinstance(e, SaveGroup)}
+        await self._bulk(self.claims, claim_ops)
+        await self._bulk(self.groups, [_group_op(e) for e in saved.values()])
+
+    async def _bulk(self, collection: AsyncCollection[Doc], ops: Sequence[Any]) -> None:
+        # Chunks, because FerretDB 1.24 stops answering a bulk of 100 updates that match
+        # existing documents (70 pass); MongoDB splits large bulks itself anyway.
+        for start in range(0, len(ops), BULK_CHUNK):
+            await collection.bulk_write(ops[start:start + BULK_CHUNK], ordered=False)
 
 
 def _claim_id(key: ClaimKey) -> str:
@@ -163,15 +174,25 @@ def _claim_id(key: ClaimKey) -> str:
     return f"{key.org_id}:{key.badge_id}:{key.owner_type}:{key.reference_id}"
 
 
-def _claim_op(effect: SetClaim) -> UpdateOne:
-    key = effect.key
+def _claim_ops(effects: Sequence[SetClaim]) -> list[UpdateOne]:
+    first: dict[ClaimKey, SetClaim] = {}
+    last: dict[ClaimKey, SetClaim] = {}
+    for effect in effects:
+        first.setdefault(effect.key, effect)
+        last[effect.key] = effect
+    return [_claim_op(first[key], last[key]) for key in last]
+
+
+def _claim_op(first: SetClaim, last: SetClaim) -> UpdateOne:
+    """The claim as `last` leaves it; created by `first` if it did not exist."""
+    key = first.key
     created = {"orgId": key.org_id, "badgeMetaId": ObjectId(key.badge_id),
                "ownerType": str(key.owner_type), "referenceId": key.reference_id,
-               "createdBy": effect.actor_id, "createdOn": effect.at}
+               "createdBy": first.actor_id, "createdOn": first.at}
     return UpdateOne(
         {"_id": _claim_id(key)},
-        {"$set": {"isActive": effect.is_active, "lastUpdatedBy": effect.actor_id,
-                  "lastUpdatedOn": effect.at},
+        {"$set": {"isActive": last.is_active, "lastUpdatedBy": last.actor_id,
+                  "lastUpdatedOn": last.at},
          "$setOnInsert": created},
         upsert=True,
     )
