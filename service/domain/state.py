@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import Command, CommandType
+from schemas import Command
 from schemas.commands import ClaimBadge, CreateBadgeGroup, UpdateBadgeGroup
 from service.domain.decisions import claim_key
 from service.domain.model import (
@@ -63,6 +63,3 @@ class Snapshot:
                 if self.names.get((org, name)) == gid:
                     del self.names[(org, name)]
 
-
-def is_group_command(command: Command) -> bool:
-    return command.type in (CommandType.CREATE_BADGE_GROUP, CommandType.UPDATE_BADGE_GROUP)
