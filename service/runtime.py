@@ -46,12 +46,18 @@ class Runtime(mode.Service):
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send the batch's results and dead letters; return once the broker has them all."""
-        assert self._producer is not None
-        futures = []
-        for m in messages:
-            topic = self.topics.dead_letters if m.dead_letter else self.topics.results
-            futures.append(await self._producer.send(topic, m.value, key=m.key))
-        await asyncio.wait_for(asyncio.gather(*futures), self.settings.network_timeout_seconds)
+        producer = self._producer
+        assert producer is not None
+
+        async def send_all() -> None:
+            # send() itself can wait (for metadata, or room in the buffer), so it is bounded too.
+            futures = []
+            for m in messages:
+                topic = self.topics.dead_letters if m.dead_letter else self.topics.results
+                futures.append(await producer.send(topic, m.value, key=m.key))
+            await asyncio.gather(*futures)
+
+        await asyncio.wait_for(send_all(), self.settings.network_timeout_seconds)
 
     async def retry(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
         """Run `step` until it succeeds: an outage blocks the stream, it never skips a batch."""

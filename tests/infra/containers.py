@@ -34,7 +34,8 @@ class Servers:
     mongo_url: str
     kafka_version: str
     mongo_version: str
-    # The MongoDB container, for outage tests; None when testing against external servers.
+    # The containers, for outage tests; None when testing against external servers.
+    kafka_container: DockerContainer | None = None
     mongo_container: DockerContainer | None = None
 
 
@@ -81,8 +82,8 @@ def _image(variable: str) -> str:
 
 
 @contextmanager
-def kafka_container() -> Iterator[tuple[str, str]]:
-    """Yield (bootstrap servers, broker version)."""
+def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
+    """Yield (bootstrap servers, broker version, the container)."""
     port = _free_port()
     container = DockerContainer(_image("BADGES_KAFKA_IMAGE"), labels=LABELS)
     _publish_on_loopback(container, port, port)
@@ -94,7 +95,8 @@ def kafka_container() -> Iterator[tuple[str, str]]:
     with _started(container, "Kafka"):
         stdout, _ = container.get_logs()
         found = re.search(rb"Kafka version: (\S+)", stdout)
-        yield f"localhost:{port}", found.group(1).decode() if found else "unknown"
+        version = found.group(1).decode() if found else "unknown"
+        yield f"localhost:{port}", version, container
 
 
 @contextmanager
@@ -145,12 +147,12 @@ def wait_for_mongo(url: str) -> str:
 @contextmanager
 def servers() -> Iterator[Servers]:
     """The servers to test against: external ones if configured, else fresh containers."""
-    kafka, mongo = os.environ.get("BADGES_TEST_KAFKA_BOOTSTRAP"), os.environ.get(
-        "BADGES_TEST_MONGO_URL"
-    )
-    if kafka and mongo:
-        yield Servers(kafka, mongo, "external", "external")
+    external_kafka = os.environ.get("BADGES_TEST_KAFKA_BOOTSTRAP")
+    external_mongo = os.environ.get("BADGES_TEST_MONGO_URL")
+    if external_kafka and external_mongo:
+        yield Servers(external_kafka, external_mongo, "external", "external")
         return
-    with kafka_container() as (bootstrap, kafka_version), mongo_container() as mongo:
-        url, version, container = mongo
-        yield Servers(bootstrap, url, kafka_version, version, container)
+    with kafka_container() as kafka_started, mongo_container() as mongo_started:
+        bootstrap, kafka_version, kafka = kafka_started
+        url, mongo_version, mongo = mongo_started
+        yield Servers(bootstrap, url, kafka_version, mongo_version, kafka, mongo)

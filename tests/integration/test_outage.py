@@ -1,17 +1,25 @@
-"""A MongoDB outage blocks the stream and retries; nothing is skipped or lost."""
+"""Outages of MongoDB or Kafka block the stream and retry; nothing is skipped or lost."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 
 import pytest
 from bson import ObjectId
+from docker.models.containers import Container
+from pymongo.asynchronous.database import AsyncDatabase
+from testcontainers.core.container import DockerContainer
 
 from service.client import BadgesClient
 from tests.infra.containers import Servers, wait_for_mongo
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
+
+RECOVERY_TIMEOUT = 120  # seconds for the worker to catch up once the server is back
 
 
 def wait_for_log(worker: WorkerProcess, text: str, timeout: float = 60) -> None:
@@ -21,23 +29,72 @@ def wait_for_log(worker: WorkerProcess, text: str, timeout: float = 60) -> None:
         time.sleep(0.2)  # polling a log file; the deadline bounds the wait
 
 
+def take_down(container: DockerContainer | None, restarts: ExitStack) -> Container:
+    """Stop the server now; `restarts` starts it again on exit, whatever happens."""
+    if container is None:
+        pytest.fail("outage tests need the containers (BADGES_TEST_* servers are set)")
+    wrapped = container.get_wrapped_container()
+    wrapped.stop(timeout=10)
+    restarts.callback(wrapped.start)  # starting a running container again is a no-op
+    return wrapped
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str,
+                     timeout: float = RECOVERY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)  # polling the database; the deadline bounds the wait
+
+
 async def test_commands_sent_during_a_mongo_outage_are_applied_after_it(
     stack: Servers, worker: WorkerProcess, client: BadgesClient
 ) -> None:
-    if stack.mongo_container is None:
-        pytest.fail("the outage test needs the MongoDB container (BADGES_TEST_MONGO_URL is set)")
     badge = str(ObjectId())
     assert (await client.result(await client.claim(1, 1, badge, "Loyalty", "before"))).ok
-    mongo = stack.mongo_container.get_wrapped_container()
-    mongo.stop(timeout=10)
-    try:
+    with ExitStack() as restarts:
+        take_down(stack.mongo_container, restarts)
         during = [await client.claim(1, 1, badge, "Loyalty", f"during-{i}") for i in range(5)]
         wait_for_log(worker, "retrying in")
-    finally:
-        mongo.start()
-        wait_for_mongo(stack.mongo_url)
+    wait_for_mongo(stack.mongo_url)
     for command_id in during:
-        result = await client.result(command_id, timeout=120)
+        result = await client.result(command_id, timeout=RECOVERY_TIMEOUT)
         assert result.ok and result.warnings == []
     again = await client.result(await client.claim(1, 1, badge, "Loyalty", "during-0"))
     assert [w.code for w in again.warnings] == [9100]  # applied once, and kept
+
+
+async def test_a_batch_in_flight_when_kafka_stops_is_published_once_kafka_is_back(
+    stack: Servers, worker: WorkerProcess, client: BadgesClient, db: AsyncDatabase[dict]
+) -> None:
+    badge = str(ObjectId())
+    assert (await client.result(await client.claim(1, 1, badge, "Loyalty", "before"))).ok
+
+    async def stored() -> int:
+        query = {"badgeMetaId": ObjectId(badge), "isActive": True}
+        return int(await db.badge_claims.count_documents(query))
+
+    async def held_batch_stored() -> bool:
+        return await stored() > 1
+
+    with ExitStack() as restarts:
+        # MongoDB down first, so the worker holds the batch it consumed, unacknowledged.
+        mongo = take_down(stack.mongo_container, restarts)
+        in_flight = [await client.claim(1, 1, badge, "Loyalty", f"in-flight-{i}")
+                     for i in range(30)]
+        wait_for_log(worker, "retrying in")
+        take_down(stack.kafka_container, restarts)
+        wait_for_log(worker, "Unable connect to node")  # aiokafka lost the broker
+        mongo.start()
+        wait_for_mongo(stack.mongo_url)
+        # The held batch's effects are stored; sending its results times out and is retried.
+        await wait_until(held_batch_stored, "the batch held during the outage to be stored")
+        wait_for_log(worker, "failed (TimeoutError()); retrying in")
+    for command_id in in_flight:
+        all_results = await client.results(command_id, timeout=RECOVERY_TIMEOUT)
+        assert all_results[0].ok and all_results[0].warnings == [], all_results
+        assert all(r == all_results[0] for r in all_results)  # a re-send is the same event
+    assert worker.process is not None and worker.process.poll() is None, worker.tail()
+    again = await client.result(await client.claim(1, 1, badge, "Loyalty", "in-flight-0"))
+    assert [w.code for w in again.warnings] == [9100]  # applied once, and kept
+    assert await stored() == 1 + len(in_flight)
