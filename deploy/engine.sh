@@ -16,17 +16,11 @@ state=${BADGES_STATE_DIR:-$here/.state}
 sock=$state/podman.sock
 conf=$state/containers.conf
 label=io.badges.project=badges-service
+# shellcheck source=deploy/lib.sh
+source "$here/deploy/lib.sh"
 
 docker_reachable() {
   command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1
-}
-
-install_podman() {
-  command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 && return
-  echo "engine: installing podman and runc from Debian" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq podman runc >&2
 }
 
 write_conf() {
@@ -67,7 +61,7 @@ cmd_env() {
     echo "export BADGES_ENGINE=docker"
     return
   fi
-  install_podman
+  install_missing engine podman runc
   write_conf
   start_podman_service
   cat <<ENV

@@ -12,6 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 state=${BADGES_STATE_DIR:-$here/.state}
 ENGINE=${BADGES_ENGINE:-podman}
+# shellcheck source=deploy/lib.sh
+source "$here/deploy/lib.sh"
 IMAGE=${BADGES_JAVA_BASE_IMAGE:-localhost/badges-java17:bookworm}
 
 if "$ENGINE" image inspect "$IMAGE" >/dev/null 2>&1; then
@@ -21,12 +23,7 @@ fi
 
 start=$(date +%s)
 
-if ! command -v debootstrap >/dev/null 2>&1; then
-  echo "java-base: installing debootstrap" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq debootstrap >&2
-fi
+install_missing java-base debootstrap
 
 # First URIs entry of the Debian sources (deb822), else the public mirror.
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)

@@ -14,6 +14,8 @@ kafka_dir=$(cd "$(dirname "$0")" && pwd)
 here=$(cd "$kafka_dir/../.." && pwd)
 state=${BADGES_STATE_DIR:-$here/.state}
 ENGINE=${BADGES_ENGINE:-podman}
+# shellcheck source=deploy/lib.sh
+source "$here/deploy/lib.sh"
 export BADGES_JAVA_BASE_IMAGE=${BADGES_JAVA_BASE_IMAGE:-localhost/badges-java17:bookworm}
 
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml" | head -n1)
@@ -29,12 +31,7 @@ start=$(date +%s)
 "$kafka_dir/../java-base.sh"
 base_done=$(date +%s)
 
-if ! command -v mvn >/dev/null 2>&1; then
-  echo "kafka: installing maven" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq maven >&2
-fi
+install_missing kafka maven=mvn
 
 ctx=$state/kafka-build/$version
 rm -rf "$ctx"
