@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 import typer
 
 from schemas import Topics
-from service.settings import Settings
+from service.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"service: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -20,15 +29,19 @@ def worker() -> None:
 
     from service.app import create_app
     from service.kafka import ensure_topics
+    from service.retry import retry
 
-    settings = Settings()
+    settings = _settings()
     logging.basicConfig(level=settings.log_level)
     # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
+    # A broker not up yet is waited for, as in any outage (Ctrl-C stops the wait).
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings, Topics(settings.topic_prefix).all))
+    topics = Topics(settings.topic_prefix).all
+    loop.run_until_complete(
+        retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
     app = create_app(settings)
     Worker(app, loop=loop, loglevel=settings.log_level.lower()).execute_from_commandline()
 
@@ -36,7 +49,7 @@ def worker() -> None:
 @cli.command()
 def settings() -> None:
     """Print the effective settings (secrets masked)."""
-    for name, value in Settings().model_dump().items():
+    for name, value in _settings().model_dump().items():
         shown = "***" if "password" in name and value else value
         typer.echo(f"BADGES_{name.upper()}={shown}")
 

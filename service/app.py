@@ -12,6 +12,7 @@ import faust
 
 from schemas import CommandType, Topics, parse
 from service.handler import Incoming, Origin, handle_batch
+from service.retry import retry
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -72,12 +73,12 @@ def _add_agent(
     topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
 
     async def process(stream: Any) -> None:
-        await runtime.retry("connecting", runtime.ready)
+        await retry(settings, "connecting", runtime.ready)
         batches = stream.noack_take(settings.batch_size, settings.batch_window_seconds)
         async for events in batches:
             batch = [_incoming(event, accepted) for event in events]
-            await runtime.retry(f"batch of {len(batch)} from {name}",
-                                partial(_process, runtime, batch))
+            await retry(settings, f"batch of {len(batch)} from {name}",
+                        partial(_process, runtime, batch))
             # Offsets move only now: the effects are durable and the results sent.
             for event in events:
                 await stream.ack(event)

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import CommandType, OwnerType, Topics
 from schemas.commands import ObjectIdStr
 from service.client import BadgesClient, ResultTimeoutError
-from service.settings import Settings
+from service.settings import Settings, SettingsError, load_settings
 
 EXIT_ERRORS, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 3, 4, 130
 
@@ -82,11 +82,9 @@ def options(ctx: typer.Context,
 def _settings(ctx: typer.Context) -> Settings:
     overrides = {name: value for name, value in ctx.obj.items() if value is not None}
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(f"BADGES_{str(e['loc'][0]).upper()}: {e['msg']}"
-                             for e in exc.errors())
-        typer.echo(f"badges: invalid settings: {problems}", err=True)
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"badges: {exc}", err=True)
         raise typer.Exit(2) from None
 
 

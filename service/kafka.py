@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -33,11 +34,20 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+@contextlib.asynccontextmanager
+async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit even when starting it failed or timed out."""
+    admin = AIOKafkaAdminClient(**connection_options(settings))
+    try:
+        await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(settings: Settings, names: list[str]) -> None:
     """Create the topics that do not exist yet, with the configured partitions."""
-    admin = AIOKafkaAdminClient(**connection_options(settings))
-    await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)
-    try:
+    async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         topics = [
@@ -50,8 +60,6 @@ async def ensure_topics(settings: Settings, names: list[str]) -> None:
             log.info("created topics %s", missing)
         for name in missing:
             await asyncio.wait_for(_described(admin, name), settings.network_timeout_seconds)
-    finally:
-        await admin.close()
 
 
 async def _described(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
@@ -65,12 +73,8 @@ async def _described(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
 
 async def partitions(settings: Settings, topic: str) -> list[int]:
     """The topic's partition numbers, waiting (bounded) until the broker knows the topic."""
-    admin = AIOKafkaAdminClient(**connection_options(settings))
-    await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)
-    try:
+    async with _admin(settings) as admin:
         return await asyncio.wait_for(_described(admin, topic), settings.network_timeout_seconds)
-    finally:
-        await admin.close()
 
 
 def producer(settings: Settings) -> AIOKafkaProducer:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import mode
 from aiokafka import AIOKafkaProducer
@@ -15,9 +14,6 @@ from service import kafka
 from service.handler import Outgoing
 from service.settings import Settings
 from service.store import Store, connect
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Runtime(mode.Service):
@@ -58,17 +54,6 @@ class Runtime(mode.Service):
             await asyncio.gather(*futures)
 
         await asyncio.wait_for(send_all(), self.settings.network_timeout_seconds)
-
-    async def retry(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
-        """Run `step` until it succeeds: an outage blocks the stream, it never skips a batch."""
-        delay = self.settings.retry_initial_backoff_seconds
-        while True:
-            try:
-                return await step()
-            except Exception as exc:
-                log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_backoff_seconds)
 
     async def on_stop(self) -> None:
         if self._producer is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,9 +12,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BADGES_", frozen=True)
 
     kafka_bootstrap_servers: str = "localhost:9092"
-    # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL; SASL and TLS need the fields below.
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str = "PLAIN"
+    # SASL and TLS need the fields below.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: str | None = None
@@ -36,9 +39,23 @@ class Settings(BaseSettings):
     # How soon a dead worker's partitions move to a live one.
     kafka_session_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @property
     def app_id(self) -> str:
         """Faust app id, which is also the Kafka consumer group."""
         return f"{self.topic_prefix}-worker"
+
+
+class SettingsError(ValueError):
+    """The environment's settings do not validate; the message names each variable."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and `overrides`), or a SettingsError saying what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"BADGES_{str(e['loc'][0]).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None

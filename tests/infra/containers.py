@@ -39,7 +39,7 @@ class Servers:
     mongo_container: DockerContainer | None = None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -84,7 +84,7 @@ def _image(variable: str) -> str:
 @contextmanager
 def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
     """Yield (bootstrap servers, broker version, the container)."""
-    port = _free_port()
+    port = free_port()
     container = DockerContainer(_image("BADGES_KAFKA_IMAGE"), labels=LABELS)
     _publish_on_loopback(container, port, port)
     for key, value in _kafka_env(port).items():
@@ -103,7 +103,7 @@ def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
 def mongo_container() -> Iterator[tuple[str, str, DockerContainer]]:
     """Yield (mongodb URL, server version as buildInfo reports it, the container)."""
     container = DockerContainer(_image("BADGES_MONGO_IMAGE"), labels=LABELS)
-    _publish_on_loopback(container, 27017, _free_port())
+    _publish_on_loopback(container, 27017, free_port())
     with _started(container, "MongoDB"):
         url = f"mongodb://127.0.0.1:{container.get_exposed_port(27017)}"
         yield url, wait_for_mongo(url), container

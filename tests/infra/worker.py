@@ -30,15 +30,20 @@ class WorkerProcess:
                 env[f"BADGES_{name.upper()}"] = str(value)
         return env
 
-    def start(self) -> WorkerProcess:
+    def start(self, wait: bool = True) -> WorkerProcess:
+        """Start the worker; with `wait`, return once it is ready."""
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service", "worker"], env=self.environment(),
                 stdout=log, stderr=subprocess.STDOUT,
             )
-        self._wait_for(READY_LINE)
+        if wait:
+            self.wait_ready()
         return self
+
+    def wait_ready(self) -> None:
+        self._wait_for(READY_LINE)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[self._log_offset:]

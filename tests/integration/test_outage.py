@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from bson import ObjectId
@@ -14,7 +15,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from testcontainers.core.container import DockerContainer
 
 from service.client import BadgesClient
-from tests.infra.containers import Servers, wait_for_mongo
+from service.settings import Settings
+from tests.infra.containers import Servers, free_port, wait_for_mongo
+from tests.infra.forward import forwarding
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -98,3 +101,21 @@ async def test_a_batch_in_flight_when_kafka_stops_is_published_once_kafka_is_bac
     again = await client.result(await client.claim(1, 1, badge, "Loyalty", "in-flight-0"))
     assert [w.code for w in again.warnings] == [9100]  # applied once, and kept
     assert await stored() == 1 + len(in_flight)
+
+
+async def test_a_worker_started_before_kafka_waits_for_it(
+    stack: Servers, settings: Settings, tmp_path: Path
+) -> None:
+    # The worker's bootstrap address leads nowhere until the forwarder opens it to the broker.
+    port = free_port()
+    early = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    worker = WorkerProcess(early, tmp_path / "early.log").start(wait=False)
+    try:
+        wait_for_log(worker, "creating topics failed")
+        async with forwarding(port, stack.kafka_bootstrap):
+            await asyncio.to_thread(worker.wait_ready)  # the loop keeps forwarding meanwhile
+            async with BadgesClient(settings) as client:
+                sent = await client.claim(1, 1, str(ObjectId()), "Loyalty", "late")
+                assert (await client.result(sent, timeout=60)).ok
+    finally:
+        worker.stop()
