@@ -43,20 +43,22 @@ class WorkerProcess:
         return self
 
     def wait_ready(self) -> None:
-        self._wait_for(READY_LINE)
+        self.wait_for(READY_LINE)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[self._log_offset:]
 
-    def _wait_for(self, text: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+    def wait_for(self, text: str, timeout: float = START_TIMEOUT) -> None:
+        """Return once `text` is in this run's log; fail if the worker exits or time runs out."""
+        deadline = time.monotonic() + timeout
         while text not in self.log():
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.tail()}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"worker not ready in {START_TIMEOUT}s:\n{self.tail()}")
-            time.sleep(0.2)  # polling a log file; the condition above bounds the wait
+                raise TimeoutError(f"no {text!r} in the worker log within {timeout}s:\n"
+                                   f"{self.tail()}")
+            time.sleep(0.2)  # polling a log file; the deadline bounds the wait
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])

@@ -25,13 +25,6 @@ pytestmark = pytest.mark.integration
 RECOVERY_TIMEOUT = 120  # seconds for the worker to catch up once the server is back
 
 
-def wait_for_log(worker: WorkerProcess, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in worker.log():
-        assert time.monotonic() < deadline, f"no {text!r} in the worker log:\n{worker.tail()}"
-        time.sleep(0.2)  # polling a log file; the deadline bounds the wait
-
-
 def take_down(container: DockerContainer | None, restarts: ExitStack) -> Container:
     """Stop the server now; `restarts` starts it again on exit, whatever happens."""
     if container is None:
@@ -58,7 +51,7 @@ async def test_commands_sent_during_a_mongo_outage_are_applied_after_it(
     with ExitStack() as restarts:
         take_down(stack.mongo_container, restarts)
         during = [await client.claim(1, 1, badge, "Loyalty", f"during-{i}") for i in range(5)]
-        wait_for_log(worker, "retrying in")
+        worker.wait_for("retrying in")
     wait_for_mongo(stack.mongo_url)
     for command_id in during:
         result = await client.result(command_id, timeout=RECOVERY_TIMEOUT)
@@ -85,14 +78,14 @@ async def test_a_batch_in_flight_when_kafka_stops_is_published_once_kafka_is_bac
         mongo = take_down(stack.mongo_container, restarts)
         in_flight = [await client.claim(1, 1, badge, "Loyalty", f"in-flight-{i}")
                      for i in range(30)]
-        wait_for_log(worker, "retrying in")
+        worker.wait_for("retrying in")
         take_down(stack.kafka_container, restarts)
-        wait_for_log(worker, "Unable connect to node")  # aiokafka lost the broker
+        worker.wait_for("Unable connect to node")  # aiokafka lost the broker
         mongo.start()
         wait_for_mongo(stack.mongo_url)
         # The held batch's effects are stored; sending its results times out and is retried.
         await wait_until(held_batch_stored, "the batch held during the outage to be stored")
-        wait_for_log(worker, "failed (TimeoutError()); retrying in")
+        worker.wait_for("failed (TimeoutError()); retrying in")
     for command_id in in_flight:
         all_results = await client.results(command_id, timeout=RECOVERY_TIMEOUT)
         assert all_results[0].ok and all_results[0].warnings == [], all_results
@@ -111,7 +104,7 @@ async def test_a_worker_started_before_kafka_waits_for_it(
     early = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
     worker = WorkerProcess(early, tmp_path / "early.log").start(wait=False)
     try:
-        wait_for_log(worker, "creating topics failed")
+        worker.wait_for("creating topics failed")
         async with forwarding(port, stack.kafka_bootstrap):
             await asyncio.to_thread(worker.wait_ready)  # the loop keeps forwarding meanwhile
             async with BadgesClient(settings) as client:
