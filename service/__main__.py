@@ -25,11 +25,10 @@ def _settings() -> Settings:
 @cli.command()
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
-    from faust import Worker
-
     from service.app import create_app
     from service.kafka import ensure_topics
     from service.retry import retry
+    from service.worker import Worker
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
@@ -43,7 +42,8 @@ def worker() -> None:
     loop.run_until_complete(
         retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
     app = create_app(settings)
-    Worker(app, loop=loop, loglevel=settings.log_level.lower()).execute_from_commandline()
+    Worker(app, loop=loop, loglevel=settings.log_level.lower(),
+           stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
 
 
 @cli.command()

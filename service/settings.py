@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     retry_initial_backoff_seconds: float = Field(default=0.2, gt=0)
     retry_max_backoff_seconds: float = Field(default=30.0, gt=0)
 
+    # Longest graceful stop; then the worker exits as if killed (which loses nothing).
+    stop_timeout_seconds: float = Field(default=20.0, gt=0)
+
     # How soon a dead worker's partitions move to a live one.
     kafka_session_timeout_seconds: float = Field(default=30.0, gt=0)
 

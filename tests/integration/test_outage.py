@@ -16,6 +16,7 @@ from testcontainers.core.container import DockerContainer
 
 from service.client import BadgesClient
 from service.settings import Settings
+from service.worker import EXIT_STOP_TIMEOUT
 from tests.infra.containers import Servers, free_port, wait_for_mongo
 from tests.infra.forward import forwarding
 from tests.infra.worker import WorkerProcess
@@ -94,6 +95,26 @@ async def test_a_batch_in_flight_when_kafka_stops_is_published_once_kafka_is_bac
     again = await client.result(await client.claim(1, 1, badge, "Loyalty", "in-flight-0"))
     assert [w.code for w in again.warnings] == [9100]  # applied once, and kept
     assert await stored() == 1 + len(in_flight)
+
+
+async def test_a_worker_blocked_by_an_outage_still_stops_and_loses_nothing(
+    stack: Servers, worker: WorkerProcess, client: BadgesClient, db: AsyncDatabase[dict]
+) -> None:
+    badges = [str(ObjectId()) for _ in range(10)]
+    assert (await client.result(await client.claim(1, 1, badges[0], "Loyalty", "before"))).ok
+    with ExitStack() as restarts:
+        take_down(stack.mongo_container, restarts)
+        sent = [await client.claim(1, 1, badge, "Loyalty", "held") for badge in badges]
+        worker.wait_for("retrying in")  # connected before: this is the held batch
+        # SIGTERM: faust would wait for the held batch until MongoDB is back; the bound ends it.
+        assert worker.stop() == EXIT_STOP_TIMEOUT, worker.tail()
+    wait_for_mongo(stack.mongo_url)
+    worker.start()
+    for command_id in sent:
+        result = await client.result(command_id, timeout=RECOVERY_TIMEOUT)
+        assert result.ok and result.warnings == [], result
+    query = {"badgeMetaId": {"$in": [ObjectId(b) for b in badges]}, "referenceId": "held"}
+    assert await db.badge_claims.count_documents({**query, "isActive": True}) == len(badges)
 
 
 async def test_a_worker_started_before_kafka_waits_for_it(
