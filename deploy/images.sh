@@ -5,11 +5,15 @@ set -euo pipefail
 deploy=$(cd "$(dirname "$0")" && pwd)
 
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$deploy/kafka/pom.xml" | head -n1)
-ferretdb_version=$(sed -n 's/^FERRETDB_VERSION=v//p' "$deploy/ferretdb/build.sh")
 export BADGES_KAFKA_IMAGE=${BADGES_KAFKA_IMAGE:-localhost/badges-kafka:$kafka_version}
-export BADGES_MONGO_IMAGE=${BADGES_MONGO_IMAGE:-localhost/badges-ferretdb:$ferretdb_version}
+# The stack's MongoDB stand-in is the patched FerretDB; the stock build is only for the
+# differential test (tests/integration/test_ferretdb_patches.py).
+BADGES_MONGO_IMAGE=${BADGES_MONGO_IMAGE:-$("$deploy/ferretdb/build.sh" image patched)}
+BADGES_FERRETDB_STOCK_IMAGE=${BADGES_FERRETDB_STOCK_IMAGE:-$("$deploy/ferretdb/build.sh" image stock)}
 
 "$deploy/kafka/build.sh" >&2
-"$deploy/ferretdb/build.sh" >&2
+"$deploy/ferretdb/build.sh" patched >&2
+"$deploy/ferretdb/build.sh" stock >&2
 echo "export BADGES_KAFKA_IMAGE=$BADGES_KAFKA_IMAGE"
 echo "export BADGES_MONGO_IMAGE=$BADGES_MONGO_IMAGE"
+echo "export BADGES_FERRETDB_STOCK_IMAGE=$BADGES_FERRETDB_STOCK_IMAGE"

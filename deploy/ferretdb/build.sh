@@ -2,13 +2,19 @@
 # Build the local FerretDB image (MongoDB wire protocol, SQLite backend) from the Go module
 # proxy, because no container registry is reachable here (no `mongo` image).
 #
-#   deploy/ferretdb/build.sh   build ${BADGES_MONGO_IMAGE} if the engine lacks it
+#   deploy/ferretdb/build.sh [patched|stock]        build that variant if the engine lacks it
+#   deploy/ferretdb/build.sh image [patched|stock]  print that variant's image name
+#
+# patched (the default, the stack's MongoDB stand-in): FerretDB with the patch set in
+# deploy/ferretdb/patches/ applied (see its README). Its tag carries a hash of the patch set,
+# so a changed patch set is a new image that every machine builds once. stock: the module
+# as published, kept for the differential test that compares the two.
 #
 # The FerretDB version is defined once, below (newest 1.24 patch on the proxy; 1.x is the
 # last line with the embedded SQLite backend; the proxy here refuses version listing, so
 # check a candidate with `go list -m -json github.com/FerretDB/FerretDB@v1.24.N`).
-# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_MONGO_IMAGE (default
-# localhost/badges-ferretdb:<version>), BADGES_STATE_DIR (default <repo>/.state). Go's own
+# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_STATE_DIR (default
+# <repo>/.state). Go's own
 # GOMODCACHE/GOCACHE/GOPROXY apply (defaults: the user's Go caches, shared with other builds).
 # With podman, CONTAINERS_CONF must point at the project's conf: eval "$(deploy/engine.sh env)".
 #
@@ -33,7 +39,27 @@ ferret_dir=$(cd "$(dirname "$0")" && pwd)
 here=$(cd "$ferret_dir/../.." && pwd)
 state=${BADGES_STATE_DIR:-$here/.state}
 ENGINE=${BADGES_ENGINE:-podman}
-IMAGE=${BADGES_MONGO_IMAGE:-localhost/badges-ferretdb:${FERRETDB_VERSION#v}}
+# shellcheck source=../lib.sh
+. "$ferret_dir/../lib.sh"
+patches=("$ferret_dir"/patches/*.patch)
+
+image_name() {
+  case "$1" in
+    stock) echo "localhost/badges-ferretdb:${FERRETDB_VERSION#v}" ;;
+    patched)
+      local id
+      id=$(cat "${patches[@]}" | sha256sum | cut -c1-8)
+      echo "localhost/badges-ferretdb:${FERRETDB_VERSION#v}-p$id" ;;
+    *) echo "usage: $0 [image] [patched|stock]" >&2; exit 2 ;;
+  esac
+}
+
+if [ "${1:-}" = image ]; then
+  image_name "${2:-patched}"
+  exit 0
+fi
+VARIANT=${1:-patched}
+IMAGE=$(image_name "$VARIANT")
 
 if "$ENGINE" image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "ferretdb: $IMAGE already present" >&2
@@ -56,7 +82,8 @@ src=$(printf '%s\n' "$meta" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1
 commit=$(printf '%s\n' "$meta" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | head -n1)
 [ -n "$src" ] && [ -d "$src" ] || { echo "ferretdb: go mod download gave no Dir:" >&2; echo "$meta" >&2; exit 1; }
 
-work=$state/ferretdb-build/$FERRETDB_VERSION
+install_missing ferretdb patch
+work=$state/ferretdb-build/$FERRETDB_VERSION-$VARIANT
 rm -rf "$work"
 mkdir -p "$work/ctx/state" "$work/ctx/tmp"
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"; rmdir "$state/ferretdb-build" 2>/dev/null || true' EXIT
@@ -65,6 +92,12 @@ chmod -R u+w "$work/src"   # module cache files are read-only
 printf '%s\n' "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
 [ -z "$commit" ] || printf '%s\n' "$commit" >"$work/src/build/version/commit.txt"
 printf 'local\n' >"$work/src/build/version/package.txt"
+if [ "$VARIANT" = patched ]; then
+  for patch in "${patches[@]}"; do
+    echo "ferretdb: applying $(basename "$patch")" >&2
+    patch --quiet --forward --batch -p1 -d "$work/src" <"$patch"
+  done
+fi
 dl_done=$(date +%s)
 
 echo "ferretdb: go build (static, CGO_ENABLED=0)" >&2
