@@ -14,6 +14,7 @@ Only after this returns are results published and offsets acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from collections.abc import Sequence
@@ -104,15 +105,18 @@ class _Batch:
 
 async def handle_batch(batch: Sequence[Incoming], store: Store) -> list[Outgoing]:
     commands = [m.message for m in batch if isinstance(m.message, Command)]
-    logged = await store.find_logged(log_key(c) for c in commands)
     reads = Reads()
     for command in commands:
         reads.add(command)
-    work = _Batch(await store.load(reads), logged)
+    # Independent reads: the log lookup does not change what the commands read.
+    logged, snapshot = await asyncio.gather(
+        store.find_logged(log_key(c) for c in commands), store.load(reads)
+    )
+    work = _Batch(snapshot, logged)
     for incoming in batch:
         await _handle_one(incoming, work, store)
     await store.log_pending(work.new_entries, work.origins)
-    await store.apply(work.effects)
+    await store.apply(work.effects, snapshot.stored_claims)
     await store.mark_done([e.key for e in work.new_entries] +
                           [k for k, e in logged.items() if e.pending])
     return work.out

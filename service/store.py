@@ -12,14 +12,16 @@ Collections:
                 pending. A separate insert, not an update of the entry: FerretDB updates
                 cost a scan each (2.3 s for 100 entries among 2900, against 3 ms to insert)
 Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
-Writes and reads go by _id where they can: FerretDB (the test server) scans the whole
-collection for other filters, which made a batch of claim upserts 20 times slower. It also
-scans for `$in` and `$or`, even on _id (93 ms against 12 ms for a plain _id match in a
-3000-document collection), so a lookup of one document is written as a plain match.
+Reads and writes go by _id, equality or `$in`: the _id index serves them on MongoDB and on
+the test stack's patched FerretDB (deploy/ferretdb/patches), which scans the whole
+collection for any other filter, `$or` included. A batch reads each collection once, the
+collections concurrently, and inserts the claims that are new (an insert is one statement
+for many documents; an upsert is a lookup and a write per document).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +46,6 @@ from service.settings import Settings
 from service.store_codec import effect_from_doc, effect_to_doc
 
 Doc = dict[str, Any]
-BULK_CHUNK = 50
 DUPLICATE_KEY = 11000
 
 
@@ -66,9 +67,7 @@ def connect(settings: Settings) -> AsyncMongoClient[Doc]:
 
 
 def _any_id(ids: Iterable[Any]) -> Doc:
-    """Match documents by _id; one id as a plain match, which FerretDB looks up by index."""
-    listed = list(ids)
-    return {"_id": listed[0]} if len(listed) == 1 else {"_id": {"$in": listed}}
+    return {"_id": {"$in": list(ids)}}
 
 
 def _name_id(org_id: int, name: str) -> str:
@@ -130,33 +129,42 @@ class Store:
     # -- reading state ----------------------------------------------------------------
 
     async def load(self, reads: Reads) -> Snapshot:
-        snapshot = Snapshot()
-        if reads.claims:
-            snapshot.active_claims = await self._active_claims(reads.claims)
-        if reads.groups:
-            snapshot.groups = await self._groups(reads.groups)
-        if reads.names:
-            ids = [_name_id(org, name) for org, name in reads.names]
-            async for doc in self.names.find(_any_id(ids)):
-                snapshot.names[(doc["orgId"], doc["name"])] = str(doc["groupId"])
-        return snapshot
+        (active, stored), groups, names = await asyncio.gather(
+            self._claims(reads.claims), self._groups(reads.groups), self._names(reads.names)
+        )
+        return Snapshot(active_claims=active, groups=groups, names=names, stored_claims=stored)
 
-    async def _active_claims(self, keys: set[ClaimKey]) -> set[ClaimKey]:
+    async def _claims(self, keys: set[ClaimKey]) -> tuple[set[ClaimKey], frozenset[ClaimKey]]:
+        """The keys whose claim is active, and the keys that have a claim document."""
         by_id = {_claim_id(k): k for k in keys}
-        active = set()
-        async for doc in self.claims.find(_any_id(by_id), {"isActive": 1}):
-            if doc["isActive"]:
-                active.add(by_id[doc["_id"]])
-        return active
+        active, stored = set(), set()
+        if by_id:
+            async for doc in self.claims.find(_any_id(by_id), {"isActive": 1}):
+                stored.add(by_id[doc["_id"]])
+                if doc["isActive"]:
+                    active.add(by_id[doc["_id"]])
+        return active, frozenset(stored)
 
     async def _groups(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Group]:
-        clauses = [{"_id": ObjectId(gid), "orgId": org} for org, gid in keys]
-        query = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        groups = {}
+        groups: dict[tuple[int, str], Group] = {}
+        if not keys:
+            return groups
+        # One $in on _id (an index lookup), not an $or of (_id, orgId) pairs (a scan on
+        # FerretDB); the org of each group found is checked against the pair asked for.
+        query = {"_id": {"$in": [ObjectId(gid) for _, gid in keys]},
+                 "orgId": {"$in": sorted({org for org, _ in keys})}}
         async for doc in self.groups.find(query):
             group = _group_from_doc(doc)
-            groups[(group.org_id, group.id)] = group
+            if (group.org_id, group.id) in keys:
+                groups[(group.org_id, group.id)] = group
         return groups
+
+    async def _names(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
+        names: dict[tuple[int, str], str] = {}
+        if keys:
+            async for doc in self.names.find(_any_id(_name_id(org, n) for org, n in keys)):
+                names[(doc["orgId"], doc["name"])] = str(doc["groupId"])
+        return names
 
     # -- writing ----------------------------------------------------------------------
 
@@ -177,23 +185,41 @@ class Store:
             {"_id": _name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id)}
         )
 
-    async def apply(self, effects: Sequence[Effect]) -> None:
+    async def apply(self, effects: Sequence[Effect], stored_claims: frozenset[ClaimKey]
+                    = frozenset()) -> None:
         """Make claim and group effects durable; each write is idempotent.
 
         Effects on one document collapse into one write that leaves it as the last effect
         would (a hot claim toggled 100 times in a batch is written once). Documents are
-        independent, so their order does not matter.
+        independent, so their order does not matter and the writes run concurrently.
+        Claims not in `stored_claims` are inserted; the others are upserted.
         """
-        claim_ops = _claim_ops([e for e in effects if isinstance(e, SetClaim)])
+        new, existing = _claim_writes([e for e in effects if isinstance(e, SetClaim)],
+                                      stored_claims)
         saved = {e.group.id: e for e in effects if isinstance(e, SaveGroup)}
-        await self._bulk(self.claims, claim_ops)
-        await self._bulk(self.groups, [_group_op(e) for e in saved.values()])
+        await asyncio.gather(
+            self._insert_claims(new), self._bulk(self.claims, existing),
+            self._bulk(self.groups, [_group_op(e) for e in saved.values()]),
+        )
+
+    async def _insert_claims(self, claims: Sequence[tuple[SetClaim, SetClaim]]) -> None:
+        if not claims:
+            return
+        try:
+            await self.claims.insert_many([_claim_doc(*c) for c in claims], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            # Written since the batch read it (by a retry of this batch, or by a worker that
+            # held the partition before a rebalance): upsert those, as for existing claims.
+            await self._bulk(self.claims, [_claim_op(*claims[e["index"]]) for e in errors])
 
     async def _bulk(self, collection: AsyncCollection[Doc], ops: Sequence[Any]) -> None:
-        # Chunks, because FerretDB 1.24 stops answering a bulk of 100 updates that match
-        # existing documents (70 pass); MongoDB splits large bulks itself anyway.
-        for start in range(0, len(ops), BULK_CHUNK):
-            await collection.bulk_write(ops[start:start + BULK_CHUNK], ordered=False)
+        # One bulk: MongoDB splits large ones itself. Stock FerretDB 1.24 never answers a
+        # bulk of 70 or more updates of existing documents; its patch 0002 fixes that.
+        if ops:
+            await collection.bulk_write(ops, ordered=False)
 
 
 def _claim_id(key: ClaimKey) -> str:
@@ -201,26 +227,43 @@ def _claim_id(key: ClaimKey) -> str:
     return f"{key.org_id}:{key.badge_id}:{key.owner_type}:{key.reference_id}"
 
 
-def _claim_ops(effects: Sequence[SetClaim]) -> list[UpdateOne]:
+ClaimWrite = tuple[SetClaim, SetClaim]  # the first and the last effect of a batch on a claim
+
+
+def _claim_writes(effects: Sequence[SetClaim], stored: frozenset[ClaimKey]
+                  ) -> tuple[list[ClaimWrite], list[UpdateOne]]:
+    """The claims to insert (new ones), and the upserts of the others."""
     first: dict[ClaimKey, SetClaim] = {}
     last: dict[ClaimKey, SetClaim] = {}
     for effect in effects:
         first.setdefault(effect.key, effect)
         last[effect.key] = effect
-    return [_claim_op(first[key], last[key]) for key in last]
+    new = [(first[key], last[key]) for key in last if key not in stored]
+    existing = [_claim_op(first[key], last[key]) for key in last if key in stored]
+    return new, existing
+
+
+def _created(first: SetClaim) -> Doc:
+    key = first.key
+    return {"orgId": key.org_id, "badgeMetaId": ObjectId(key.badge_id),
+            "ownerType": str(key.owner_type), "referenceId": key.reference_id,
+            "createdBy": first.actor_id, "createdOn": first.at}
+
+
+def _updated(last: SetClaim) -> Doc:
+    return {"isActive": last.is_active, "lastUpdatedBy": last.actor_id, "lastUpdatedOn": last.at}
+
+
+def _claim_doc(first: SetClaim, last: SetClaim) -> Doc:
+    """A new claim as `last` leaves it, created by `first`: what `_claim_op` would upsert."""
+    return {"_id": _claim_id(first.key), **_created(first), **_updated(last)}
 
 
 def _claim_op(first: SetClaim, last: SetClaim) -> UpdateOne:
     """The claim as `last` leaves it; created by `first` if it did not exist."""
-    key = first.key
-    created = {"orgId": key.org_id, "badgeMetaId": ObjectId(key.badge_id),
-               "ownerType": str(key.owner_type), "referenceId": key.reference_id,
-               "createdBy": first.actor_id, "createdOn": first.at}
     return UpdateOne(
-        {"_id": _claim_id(key)},
-        {"$set": {"isActive": last.is_active, "lastUpdatedBy": last.actor_id,
-                  "lastUpdatedOn": last.at},
-         "$setOnInsert": created},
+        {"_id": _claim_id(first.key)},
+        {"$set": _updated(last), "$setOnInsert": _created(first)},
         upsert=True,
     )
 

@@ -48,6 +48,10 @@ class Snapshot:
     active_claims: set[ClaimKey] = field(default_factory=set)
     groups: dict[GroupKey, Group] = field(default_factory=dict)
     names: dict[NameKey, str] = field(default_factory=dict)
+    # Claims that had a record, active or not, when the batch read them. Decisions ignore
+    # it; it lets the store insert the claims that are new instead of upserting them.
+    # Effects do not change it: it describes the store before the batch.
+    stored_claims: frozenset[ClaimKey] = frozenset()
 
     def apply(self, effect: Effect) -> None:
         match effect:
