@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
 
 from schemas import CommandType, Topics, parse
-from service.handler import Incoming, Origin, handle_batch
+from service.handler import Incoming, Origin, Outgoing, handle_batch
+from service.pipeline import BatchPipeline
 from service.retry import retry
 from service.runtime import Runtime
 from service.settings import Settings
@@ -72,23 +73,22 @@ def _add_agent(
     # internal=True: Faust creates the topic, with our partition count, before subscribing.
     topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
 
+    async def store(events: Sequence[Any]) -> list[Outgoing]:
+        batch = [_incoming(event, accepted) for event in events]
+        return await handle_batch(batch, await runtime.ready())
+
     async def process(stream: Any) -> None:
         await retry(settings, "connecting", runtime.ready)
-        batches = stream.noack_take(settings.batch_size, settings.batch_window_seconds)
-        async for events in batches:
-            batch = [_incoming(event, accepted) for event in events]
-            await retry(settings, f"batch of {len(batch)} from {name}",
-                        partial(_process, runtime, batch))
-            # Offsets move only now: the effects are durable and the results sent.
-            for event in events:
-                await stream.ack(event)
+        # Offsets are acknowledged by the pipeline once effects are durable and results sent.
+        manual = stream.noack()
+        pipeline = BatchPipeline(settings, name, store, runtime.publish, manual.ack)
+        try:
+            async for event in manual.events():
+                await pipeline.put(event)
+        finally:
+            await pipeline.close()
 
     app.agent(topic, name=name, concurrency=1)(process)
-
-
-async def _process(runtime: Runtime, batch: list[Incoming]) -> None:
-    store = await runtime.ready()
-    await runtime.publish(await handle_batch(batch, store))
 
 
 def _incoming(event: Any, accepted: frozenset[CommandType]) -> Incoming:

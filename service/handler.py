@@ -1,11 +1,12 @@
 """Process one batch of consumed messages: dedupe, decide, persist, and say what to publish.
 
 The order of durable steps is what gives exactly-once effects without transactions:
-1. look the commands up in the command log; a logged command is answered from it;
-2. decide the new ones against a snapshot (name reservations are made here, one by one,
+1. look the commands up in the command log (a logged command is answered from it) and,
+   at the same time, read the state the batch's commands need;
+2. decide the new ones against that snapshot (name reservations are made here, one by one,
    because the insert of a reservation is the uniqueness check);
 3. log each decision (result + effects) as pending;
-4. apply the claim and group effects in one ordered bulk write per collection;
+4. apply the claim and group effects, one write per document;
 5. mark the log entries done.
 A crash anywhere re-runs the batch: a pending entry's effects are applied again (they are
 idempotent and re-applied in the original order), and its stored result is re-sent.

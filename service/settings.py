@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(default=1, ge=1)
 
     batch_size: int = Field(default=100, ge=1)
-    batch_window_seconds: float = Field(default=0.1, gt=0)
+    # Extra wait for more commands once one has arrived; 0: a batch is what has arrived.
+    batch_window_seconds: float = Field(default=0.01, ge=0)
 
     # Bound on every single network wait (Mongo server selection and socket, Kafka sends).
     network_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -38,3 +40,13 @@ def effect_from_doc(doc: dict[str, Any]) -> Effect:
     if kind == "ReleaseName":
         return ReleaseName(**fields)
     raise ValueError(f"unknown effect kind in command log: {kind!r}")
+
+
+def effects_to_log(effects: Sequence[Effect]) -> str:
+    return json.dumps([effect_to_doc(e) for e in effects])
+
+
+def effects_from_log(stored: str | list[dict[str, Any]]) -> tuple[Effect, ...]:
+    """A log entry's effects: a JSON string, or a list of documents as releases before wrote."""
+    docs = json.loads(stored) if isinstance(stored, str) else stored
+    return tuple(effect_from_doc(d) for d in docs)

@@ -55,7 +55,7 @@ def settings(stack: Servers, topic_prefix: str, database_name: str) -> Settings:
     return Settings(
         kafka_bootstrap_servers=stack.kafka_bootstrap, mongo_url=stack.mongo_url,
         mongo_database=database_name, topic_prefix=topic_prefix, topic_partitions=3,
-        batch_window_seconds=0.05, kafka_session_timeout_seconds=6,
+        kafka_session_timeout_seconds=6,
         retry_max_backoff_seconds=2, stop_timeout_seconds=5,
     )
 

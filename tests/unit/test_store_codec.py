@@ -1,0 +1,26 @@
+"""The command log keeps effects as JSON; entries of earlier releases hold documents."""
+
+from __future__ import annotations
+
+import json
+
+from schemas import OwnerType
+from service.domain.model import ClaimKey, Group, ReleaseName, ReserveName, SaveGroup, SetClaim
+from service.store_codec import effect_to_doc, effects_from_log, effects_to_log
+
+EFFECTS = (
+    SetClaim(ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.JOURNEYS, "r:1"), True, 2, 3.25),
+    ReserveName(1, "Gold", "6581281e8f68666070de15c6"),
+    SaveGroup(Group("6581281e8f68666070de15c6", 1, "Gold", 4, 2, 3.5, 2, 3.75)),
+    ReleaseName(1, "Silver", "6581281e8f68666070de15c6"),
+)
+
+
+def test_effects_survive_the_log_as_a_json_string() -> None:
+    stored = effects_to_log(EFFECTS)
+    assert isinstance(stored, str) and json.loads(stored)[0]["kind"] == "SetClaim"
+    assert effects_from_log(stored) == EFFECTS
+
+
+def test_effects_stored_as_documents_by_earlier_releases_are_read() -> None:
+    assert effects_from_log([effect_to_doc(e) for e in EFFECTS]) == EFFECTS
