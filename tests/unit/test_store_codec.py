@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from schemas import OwnerType
-from service.domain.model import ClaimKey, Group, ReleaseName, ReserveName, SaveGroup, SetClaim
+from service.domain.model import (
+    ClaimKey,
+    Effect,
+    Group,
+    ReleaseName,
+    ReserveName,
+    SaveGroup,
+    SetClaim,
+)
 from service.store_codec import effect_to_doc, effects_from_log, effects_to_log
 
 EFFECTS = (
@@ -22,5 +31,14 @@ def test_effects_survive_the_log_as_a_json_string() -> None:
     assert effects_from_log(stored) == EFFECTS
 
 
+def _as_earlier_releases_wrote(effect: Effect) -> dict[str, object]:
+    doc = asdict(effect)
+    if isinstance(effect, SetClaim):
+        doc["key"]["owner_type"] = str(effect.key.owner_type)
+    return {"kind": type(effect).__name__, **doc}
+
+
 def test_effects_stored_as_documents_by_earlier_releases_are_read() -> None:
-    assert effects_from_log([effect_to_doc(e) for e in EFFECTS]) == EFFECTS
+    earlier = [_as_earlier_releases_wrote(e) for e in EFFECTS]
+    assert [effect_to_doc(e) for e in EFFECTS] == earlier
+    assert effects_from_log(earlier) == EFFECTS
