@@ -45,7 +45,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _publish_on_loopback(container: DockerContainer, inside: int, outside: int) -> None:
+def publish_on_loopback(container: DockerContainer, inside: int, outside: int) -> None:
     # with_bind_ports takes no address, and 0.0.0.0 would expose the servers beyond this host.
     container.ports[f"{inside}/tcp"] = ("127.0.0.1", outside)
 
@@ -71,7 +71,7 @@ def _kafka_env(port: int) -> dict[str, str]:
     }
 
 
-def _image(variable: str) -> str:
+def image_from_env(variable: str) -> str:
     image = os.environ.get(variable)
     if not image:
         raise StackError(
@@ -85,14 +85,14 @@ def _image(variable: str) -> str:
 def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
     """Yield (bootstrap servers, broker version, the container)."""
     port = free_port()
-    container = DockerContainer(_image("BADGES_KAFKA_IMAGE"), labels=LABELS)
-    _publish_on_loopback(container, port, port)
+    container = DockerContainer(image_from_env("BADGES_KAFKA_IMAGE"), labels=LABELS)
+    publish_on_loopback(container, port, port)
     for key, value in _kafka_env(port).items():
         container.with_env(key, value)
     container.waiting_for(
         LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(READY_TIMEOUT)
     )
-    with _started(container, "Kafka"):
+    with started(container, "Kafka"):
         stdout, _ = container.get_logs()
         found = re.search(rb"Kafka version: (\S+)", stdout)
         version = found.group(1).decode() if found else "unknown"
@@ -102,15 +102,15 @@ def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
 @contextmanager
 def mongo_container() -> Iterator[tuple[str, str, DockerContainer]]:
     """Yield (mongodb URL, server version as buildInfo reports it, the container)."""
-    container = DockerContainer(_image("BADGES_MONGO_IMAGE"), labels=LABELS)
-    _publish_on_loopback(container, 27017, free_port())
-    with _started(container, "MongoDB"):
+    container = DockerContainer(image_from_env("BADGES_MONGO_IMAGE"), labels=LABELS)
+    publish_on_loopback(container, 27017, free_port())
+    with started(container, "MongoDB"):
         url = f"mongodb://127.0.0.1:{container.get_exposed_port(27017)}"
         yield url, wait_for_mongo(url), container
 
 
 @contextmanager
-def _started(container: DockerContainer, what: str) -> Iterator[None]:
+def started(container: DockerContainer, what: str) -> Iterator[None]:
     try:
         container.start()
     except Exception as exc:
