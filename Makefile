@@ -16,7 +16,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make schemas regenerate schemas/generated from the models"
-	@echo "make bench   throughput of the worker, batched vs one command at a time"
+	@echo "make bench   the worker against its baselines (FULL=1: larger runs and a 1M-command soak)"
 	@echo "make stop    stop every container and process the project started"
 	@echo "make clean   stop, then remove the virtualenv, data and build state"
 
@@ -48,7 +48,7 @@ demo: install
 	$(STACK) && deploy/demo.sh
 
 bench: install
-	$(STACK) && $(BIN)/python -m tests.benchmarks.throughput
+	$(STACK) && $(BIN)/python -m tests.benchmarks $(if $(FULL),--full,)
 
 stop:
 	deploy/engine.sh stop

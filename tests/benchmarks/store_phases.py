@@ -1,33 +1,37 @@
-"""Benchmark: where a batch spends its time in the store, as the collections grow.
+"""Where a batch spends its time in the store, as the collections grow.
 
     python -m tests.benchmarks.store_phases --batch-size 100 --batches 30
+    (after `eval "$(deploy/stack.sh env)"`; `make bench` runs it as one of its phases)
 
-Runs the handler's batch pipeline directly against the test stack's MongoDB-protocol server
-(no Kafka, no worker): each batch claims new badges, so the claims and the command log grow
-by one batch each time. Prints the milliseconds of each store phase for the first and the
-last batch; the first batch is the baseline of the ratio.
+Runs handle_batch directly against the test stack's MongoDB-protocol server (no Kafka, no
+worker) on consecutive batches of the benchmark's command mix, so the collections and the
+command log grow by one batch each time. Every public coroutine method of the Store is
+timed (found at run time, so the phases follow the Store as it changes); "rest" is the
+batch's time outside them (negative if phases ran concurrently and overlapped). Reports
+milliseconds per phase for the first and the last batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import inspect
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from bson import ObjectId
 from pymongo import AsyncMongoClient
+from tqdm import tqdm
 
-from schemas import parse
+from schemas import Topics, parse
 from service.handler import Incoming, Origin, handle_batch
 from service.store import Store
+from tests.benchmarks.mix import BenchCommand, accepted_types, build_mix
 from tests.infra.containers import servers
 
-PHASES = ("find_logged", "load", "log_pending", "apply", "mark_done")
+NOT_A_PHASE = {"ensure_indexes"}
 
 
 def _timed(spent: dict[str, float], name: str, step: Callable[..., Awaitable[Any]]
@@ -41,55 +45,84 @@ def _timed(spent: dict[str, float], name: str, step: Callable[..., Awaitable[Any
     return timed
 
 
-def _batch(size: int, first_offset: int) -> list[Incoming]:
+def time_phases(store: Store) -> dict[str, float]:
+    """Wrap the store's public coroutine methods; the returned dict collects their seconds."""
+    spent: dict[str, float] = defaultdict(float)
+    for name in dir(store):
+        method = getattr(store, name)
+        if not name.startswith("_") and name not in NOT_A_PHASE and \
+                inspect.iscoroutinefunction(method):
+            setattr(store, name, _timed(spent, name, method))
+    return spent
+
+
+def incoming(commands: Sequence[BenchCommand], first_offset: int) -> list[Incoming]:
+    """The batch as the worker would receive it (one partition, consecutive offsets)."""
+    topics = Topics("bench")
+    accepted = accepted_types(topics)
     batch = []
-    for i in range(size):
-        payload = {"badgeId": str(ObjectId()), "ownerType": "Loyalty", "referenceId": "bench"}
-        raw = json.dumps({"commandId": str(uuid.uuid4()), "type": "ClaimBadge", "orgId": 1,
-                          "actorId": 1, "payload": payload}).encode()
-        origin = Origin("bench", 0, first_offset + i, time.time())
-        batch.append(Incoming(parse(raw), b"bench", raw, origin))
+    for number, c in enumerate(commands):
+        topic = c.topic(topics)
+        origin = Origin(topic, 0, first_offset + number, c.at)
+        batch.append(Incoming(parse(c.value, accepted[topic]), c.key, c.value, origin))
     return batch
 
 
-def _line(label: str, spent: dict[str, float], total: float, baseline: float) -> str:
-    phases = "  ".join(f"{name} {spent[name] * 1000:7.0f}" for name in PHASES)
-    return f"{label:<24} total {total * 1000:7.0f} ms  x{total / baseline:6.2f}  {phases}"
-
-
-async def _measure(mongo_url: str, batch_size: int, batches: int) -> None:
+async def measure(mongo_url: str, commands: Sequence[BenchCommand],
+                  batch_size: int = 100) -> dict[str, Any]:
+    """ms per phase of the first and the last batch of `commands`, in batches of batch_size."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, timeoutMS=120_000)
-    database = f"bench{uuid.uuid4().hex[:8]}"
+    database = f"phases{uuid.uuid4().hex[:8]}"
+    batches = [commands[i:i + batch_size] for i in range(0, len(commands), batch_size)]
     try:
         store = Store(client[database])
         await store.ensure_indexes()
-        spent: dict[str, float] = defaultdict(float)
-        for name in PHASES:
-            setattr(store, name, _timed(spent, name, getattr(store, name)))
-        baseline = 0.0
-        for number in range(batches):
+        spent = time_phases(store)
+        seen: dict[str, dict[str, float]] = {}
+        for number, batch in enumerate(tqdm(batches, desc="store phases", unit="batch")):
             spent.clear()
             started = time.perf_counter()
-            await handle_batch(_batch(batch_size, number * batch_size), store)
-            total = time.perf_counter() - started
-            baseline = baseline or total
-            if number in (0, batches - 1):
-                label = f"batch {number + 1} ({number * batch_size} stored)"
-                print(_line(label, spent, total, baseline))
+            await handle_batch(incoming(batch, number * batch_size), store)
+            if number in (0, len(batches) - 1):
+                seen["last" if number else "first"] = _ms(spent, time.perf_counter() - started)
+        seen.setdefault("last", seen["first"])
+        return {"batch_size": batch_size, "batches": len(batches),
+                "stored_before_last": (len(batches) - 1) * batch_size, **seen}
     finally:
         await client.drop_database(database)
         await client.close()
 
 
+def _ms(spent: dict[str, float], total: float) -> dict[str, float]:
+    phases = {name: round(seconds * 1000, 1) for name, seconds in sorted(spent.items())}
+    phases["rest"] = round(total * 1000 - sum(phases.values()), 1)
+    phases["total"] = round(total * 1000, 1)
+    return phases
+
+
+def lines(result: dict[str, Any]) -> list[str]:
+    out = []
+    for label in ("first", "last"):
+        phases = result[label]
+        stored = 0 if label == "first" else result["stored_before_last"]
+        parts = "  ".join(f"{k} {v:.0f}" for k, v in phases.items() if k != "total")
+        out.append(f"  {label:<5} batch ({stored:>6} stored): {phases['total']:7.0f} ms = {parts}")
+    return out
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    commands = build_mix(args.batch_size * args.batches, args.seed)
     with servers() as stack:
-        print(f"{stack.mongo_version}; {args.batches} batches of {args.batch_size} claims; "
-              "phase times in ms")
-        asyncio.run(_measure(stack.mongo_url, args.batch_size, args.batches))
+        print(f"{stack.mongo_version}; {args.batches} batches of {args.batch_size} commands "
+              "of the benchmark mix; ms per store phase")
+        result = asyncio.run(measure(stack.mongo_url, commands, args.batch_size))
+        print("\n".join(lines(result)))
 
 
 if __name__ == "__main__":
