@@ -1,10 +1,11 @@
 """One agent's commands in batches, in two overlapping stages: store, then publish and ack.
 
 Batches form by themselves: the store stage takes every command that has arrived, up to
-the batch size, as soon as it is free. An idle worker stores a lone command at once (no
-window to wait out); under load the commands that arrive while a batch is stored make the
-next one, so batches grow with the load. While batch N's results wait for the broker,
-batch N+1 is stored, and faust fills the queue with the commands after it.
+the batch size, as soon as it is free. An idle worker stores a lone command after at most
+the batch window (10 ms by default, not a fixed window to fill); under load the commands
+that arrive while a batch is stored make the next one, so batches grow with the load.
+While batch N's results wait for the broker, batch N+1 is stored, and faust fills the
+queue with the commands after it.
 
 Order and the guarantees are those of one batch at a time: batches are stored one by one
 in arrival order (the next reads what the previous wrote); a batch's results are sent
