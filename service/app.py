@@ -11,7 +11,7 @@ from typing import Any, cast
 import faust
 
 from schemas import CommandType, Topics, parse
-from service.handler import Incoming, Origin, Outgoing, handle_batch
+from service.handler import Incoming, Origin, Stored, store_batch
 from service.pipeline import BatchPipeline
 from service.retry import retry
 from service.runtime import Runtime
@@ -73,15 +73,19 @@ def _add_agent(
     # internal=True: Faust creates the topic, with our partition count, before subscribing.
     topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
 
-    async def store(events: Sequence[Any]) -> list[Outgoing]:
+    async def store(events: Sequence[Any]) -> Stored:
         batch = [_incoming(event, accepted) for event in events]
-        return await handle_batch(batch, await runtime.ready())
+        return await store_batch(batch, await runtime.ready())
+
+    async def mark_done(keys: Sequence[str]) -> None:
+        await (await runtime.ready()).mark_done(keys)
 
     async def process(stream: Any) -> None:
         await retry(settings, "connecting", runtime.ready)
         # Offsets are acknowledged by the pipeline once effects are durable and results sent.
         manual = stream.noack()
-        pipeline = BatchPipeline(settings, name, store, runtime.publish, manual.ack)
+        pipeline = BatchPipeline(settings, name, store, runtime.publish, mark_done,
+                                 manual.ack)
         try:
             async for event in manual.events():
                 await pipeline.put(event)

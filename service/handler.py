@@ -7,10 +7,12 @@ The order of durable steps is what gives exactly-once effects without transactio
    because the insert of a reservation is the uniqueness check);
 3. log each decision (result + effects) as pending;
 4. apply the claim and group effects, one write per document;
-5. mark the log entries done.
+5. mark the log entries done. The worker does this while the batch's results are
+   published (`store_batch`, then `Store.mark_done` beside the publish); until the markers
+   are stored, the store counts the entries as done in this process (`Store.applied`), so a
+   repeat in the next batch is not re-applied. Offsets move only after both.
 A crash anywhere re-runs the batch: a pending entry's effects are applied again (they are
 idempotent and re-applied in the original order), and its stored result is re-sent.
-Only after this returns are results published and offsets acknowledged.
 """
 
 from __future__ import annotations
@@ -104,7 +106,23 @@ class _Batch:
     out: list[Outgoing] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A batch whose effects are durable: what to publish, and the log entries to mark done."""
+
+    out: list[Outgoing]
+    done: list[str]
+
+
 async def handle_batch(batch: Sequence[Incoming], store: Store) -> list[Outgoing]:
+    """The whole batch, one step after the other: store it, then mark its entries done."""
+    stored = await store_batch(batch, store)
+    await store.mark_done(stored.done)
+    return stored.out
+
+
+async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
+    """Steps 1 to 4; the caller marks `done` (Store.mark_done) before acknowledging."""
     commands = [m.message for m in batch if isinstance(m.message, Command)]
     reads = Reads()
     for command in commands:
@@ -118,9 +136,9 @@ async def handle_batch(batch: Sequence[Incoming], store: Store) -> list[Outgoing
         await _handle_one(incoming, work, store)
     await store.log_pending(work.new_entries, work.origins)
     await store.apply(work.effects, snapshot.stored_claims)
-    await store.mark_done([e.key for e in work.new_entries] +
-                          [k for k, e in logged.items() if e.pending])
-    return work.out
+    done = [e.key for e in work.new_entries] + [k for k, e in logged.items() if e.pending]
+    store.applied(done)
+    return Stored(work.out, done)
 
 
 async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:

@@ -9,9 +9,9 @@ queue with the commands after it.
 
 Order and the guarantees are those of one batch at a time: batches are stored one by one
 in arrival order (the next reads what the previous wrote); a batch's results are sent
-after those of the batch before it and only once its effects are durable; its offsets are
-acknowledged only after its results are on the broker. Each stage retries until it
-succeeds, so an outage blocks the pipeline and skips nothing.
+after those of the batch before it and only once its effects are durable, while its log
+entries are marked done; its offsets are acknowledged only after both. Each stage retries
+until it succeeds, so an outage blocks the pipeline and skips nothing.
 """
 
 from __future__ import annotations
@@ -22,22 +22,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from service.handler import Outgoing
+from service.handler import Outgoing, Stored
 from service.retry import retry
 from service.settings import Settings
 
-Store = Callable[[Sequence[Any]], Awaitable[list[Outgoing]]]
+Store = Callable[[Sequence[Any]], Awaitable[Stored]]
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
+MarkDone = Callable[[Sequence[str]], Awaitable[None]]
 Ack = Callable[[Any], Awaitable[Any]]
 
 
 class BatchPipeline:
     def __init__(self, settings: Settings, name: str, store: Store, publish: Publish,
-                 ack: Ack) -> None:
+                 mark_done: MarkDone, ack: Ack) -> None:
         self._settings = settings
         self._name = name
         self._store = store
         self._publish = publish
+        self._mark_done = mark_done
         self._ack = ack
         # Room for the next batch while one is stored: faust waits when it is full.
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.batch_size)
@@ -82,15 +84,19 @@ class BatchPipeline:
             while True:
                 events = await self._next_batch()
                 what = f"batch of {len(events)} from {self._name}"
-                outgoing = await retry(self._settings, what, partial(self._store, events))
+                stored = await retry(self._settings, what, partial(self._store, events))
                 if sending is not None:
                     await sending  # the previous batch's results go first
-                sending = asyncio.create_task(self._send(what, outgoing, events))
+                sending = asyncio.create_task(self._send(what, stored, events))
         finally:
             if sending is not None:
                 sending.cancel()
 
-    async def _send(self, what: str, outgoing: list[Outgoing], events: Sequence[Any]) -> None:
-        await retry(self._settings, f"results of {what}", partial(self._publish, outgoing))
+    async def _send(self, what: str, stored: Stored, events: Sequence[Any]) -> None:
+        await asyncio.gather(
+            retry(self._settings, f"results of {what}", partial(self._publish, stored.out)),
+            retry(self._settings, f"done-markers of {what}",
+                  partial(self._mark_done, stored.done)),
+        )
         for event in events:
             await self._ack(event)

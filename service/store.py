@@ -83,6 +83,9 @@ class Store:
         self.names = db["group_names"]
         self.log = db["commands"]
         self.done = db["commands_done"]
+        # Log entries whose effects this process has applied and whose done-markers may not
+        # be stored yet (they are written while the batch's results are published).
+        self._applied: set[str] = set()
 
     async def ensure_indexes(self) -> None:
         # For readers of the data (per badge, per org); the service itself reads by _id.
@@ -104,7 +107,8 @@ class Store:
         for doc in docs:
             effects = effects_from_log(doc["effects"])
             key = doc["_id"]
-            found[key] = LogEntry(key, doc["result"], effects, pending=key not in done)
+            pending = key not in done and key not in self._applied
+            found[key] = LogEntry(key, doc["result"], effects, pending=pending)
         return found
 
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
@@ -117,6 +121,10 @@ class Store:
         ]
         await self.log.insert_many(docs, ordered=True)
 
+    def applied(self, keys: Sequence[str]) -> None:
+        """These entries' effects are stored: count them as done until `mark_done` says so."""
+        self._applied.update(keys)
+
     async def mark_done(self, keys: Sequence[str]) -> None:
         if not keys:
             return
@@ -126,6 +134,7 @@ class Store:
             # Marked already by another worker that ran the same batch during a rebalance.
             if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
                 raise
+        self._applied.difference_update(keys)
 
     # -- reading state ----------------------------------------------------------------
 

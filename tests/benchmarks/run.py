@@ -64,7 +64,7 @@ def parse_plan(argv: list[str] | None = None) -> Plan:
     parser.add_argument("--commands", type=int, help="commands per system (5000; full 50000)")
     parser.add_argument("--preload", type=int, default=1_000_000,
                         help="documents per collection before the flat-with-data run")
-    parser.add_argument("--latency-seconds", type=float, help="half-peak run (15; full 60)")
+    parser.add_argument("--latency-seconds", type=float, help="half-peak run (12; full 60)")
     parser.add_argument("--phase-batches", type=int,
                         help="store-phase batches of 100 (default: the whole mix)")
     parser.add_argument("--soak", type=int, help="soak commands (0; full 1000000)")
@@ -76,7 +76,7 @@ def parse_plan(argv: list[str] | None = None) -> Plan:
         return value if value is not None else (full if args.full else quick)
 
     commands = pick(args.commands, 5_000, 50_000)
-    return Plan(args.full, commands, args.preload, pick(args.latency_seconds, 15.0, 60.0),
+    return Plan(args.full, commands, args.preload, pick(args.latency_seconds, 12.0, 60.0),
                 args.phase_batches or max(1, commands // 100), pick(args.soak, 0, 1_000_000),
                 args.partitions, args.seed)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from service.handler import Outgoing
+from service.handler import Outgoing, Stored
 from service.pipeline import BatchPipeline
 from service.settings import Settings
 
@@ -23,11 +23,15 @@ class Fake:
         self.expected = expected
         self.publish_failures = 0
 
-    async def store(self, events: Sequence[int]) -> list[Outgoing]:
+    async def store(self, events: Sequence[int]) -> Stored:
         self.log.append(("store", list(events)))
         self.storing.set()
         await self.store_gate.wait()
-        return [Outgoing(False, None, str(e).encode()) for e in events]
+        return Stored([Outgoing(False, None, str(e).encode()) for e in events],
+                      [f"key{e}" for e in events])
+
+    async def mark_done(self, keys: Sequence[str]) -> None:
+        self.log.append(("mark_done", [int(k.removeprefix("key")) for k in keys]))
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         if self.publish_failures:
@@ -42,7 +46,8 @@ class Fake:
 
 
 async def _run(fake: Fake, events: list[int]) -> None:
-    pipeline = BatchPipeline(SETTINGS, "test", fake.store, fake.publish, fake.ack)
+    pipeline = BatchPipeline(SETTINGS, "test", fake.store, fake.publish, fake.mark_done,
+                             fake.ack)
     try:
         await pipeline.put(events[0])
         # The first batch is being stored: the rest arrive meanwhile and wait in the queue.
@@ -69,8 +74,10 @@ async def test_batches_take_what_has_arrived_and_keep_every_stage_in_order() -> 
     assert stored[0] == [1] and all(len(b) <= 3 for b in stored)
     assert [e for b in stored for e in b] == list(range(1, 8))
     assert published == stored and acked == list(range(1, 8))
-    for batch in published:  # a batch is acknowledged only after its results are published
-        assert fake.log.index(("publish", batch)) < fake.log.index(("ack", [batch[0]]))
+    for batch in published:  # acknowledged only once its results are out and entries marked
+        first_ack = fake.log.index(("ack", [batch[0]]))
+        assert fake.log.index(("publish", batch)) < first_ack
+        assert fake.log.index(("mark_done", batch)) < first_ack
 
 
 async def test_a_failed_publish_is_retried_and_holds_back_its_acks() -> None:

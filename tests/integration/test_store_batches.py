@@ -1,0 +1,50 @@
+"""Batches through the handler and a real store, with done-markers still in flight.
+
+The worker stores batch N+1 while batch N's done-markers are being written. A repeat of a
+batch-N command in batch N+1 must then count as done (answered from the log, not applied
+again), or a later command on the same claim would be undone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from schemas import parse
+from service.handler import Incoming, Origin, store_batch
+from service.store import Store
+
+pytestmark = pytest.mark.integration
+
+ORG = 31
+
+
+def _claim(kind: str, badge: str, command_id: str, offset: int) -> Incoming:
+    raw = json.dumps({"commandId": command_id, "type": kind, "orgId": ORG, "actorId": 1,
+                      "payload": {"badgeId": badge, "ownerType": "Loyalty",
+                                  "referenceId": "r"}}).encode()
+    return Incoming(parse(raw), badge.encode(), raw, Origin("claims", 0, offset, time.time()))
+
+
+async def test_a_repeat_in_the_next_batch_is_not_reapplied_before_its_marker_is_stored(
+    mongo_db: AsyncDatabase[dict]
+) -> None:
+    store = Store(mongo_db)
+    badge, claim_id = str(ObjectId()), str(uuid.uuid4())
+    first = await store_batch([_claim("ClaimBadge", badge, claim_id, 0)], store)
+    # Batch N+1 before batch N's marker is written: an unclaim, then the claim again.
+    second = await store_batch([_claim("UnclaimBadge", badge, str(uuid.uuid4()), 1),
+                                _claim("ClaimBadge", badge, claim_id, 2)], store)
+    assert second.out[1].value == first.out[0].value  # the logged answer, byte for byte
+    assert second.done == [second.done[0]]  # only the unclaim is new; the repeat is done
+    claim = await mongo_db["badge_claims"].find_one({"badgeMetaId": ObjectId(badge)})
+    assert claim is not None and claim["isActive"] is False
+
+    await store.mark_done(first.done + second.done)
+    markers = await mongo_db["commands_done"].count_documents({})
+    assert markers == 2
