@@ -42,21 +42,23 @@ class Runtime(mode.Service):
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send the batch's results and dead letters; return once the broker has them all."""
-        producer = self._producer
-        assert producer is not None
-
-        async def send_all() -> None:
-            # send() itself can wait (for metadata, or room in the buffer), so it is bounded too.
-            futures = []
-            for m in messages:
-                topic = self.topics.dead_letters if m.dead_letter else self.topics.results
-                futures.append(await producer.send(topic, m.value, key=m.key))
-            await asyncio.gather(*futures)
-
-        await asyncio.wait_for(send_all(), self.settings.network_timeout_seconds)
+        assert self._producer is not None
+        # send() itself can wait (for metadata, or room in the buffer), so it is bounded too.
+        await asyncio.wait_for(send_all(self._producer, self.topics, messages),
+                               self.settings.network_timeout_seconds)
 
     async def on_stop(self) -> None:
         if self._producer is not None:
             await asyncio.wait_for(self._producer.stop(), self.settings.network_timeout_seconds)
         if self._store is not None:
             await self._store.db.client.close()
+
+
+async def send_all(producer: AIOKafkaProducer, topics: Topics,
+                   messages: Sequence[Outgoing]) -> None:
+    """Send results and dead letters to their topics; return once the broker has them all."""
+    futures = []
+    for m in messages:
+        topic = topics.dead_letters if m.dead_letter else topics.results
+        futures.append(await producer.send(topic, m.value, key=m.key))
+    await asyncio.gather(*futures)

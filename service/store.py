@@ -212,7 +212,7 @@ class Store:
             self._bulk(self.groups, [_group_op(e) for e in saved.values()]),
         )
 
-    async def _insert_claims(self, claims: Sequence[tuple[SetClaim, SetClaim]]) -> None:
+    async def _insert_claims(self, claims: Sequence[ClaimWrite]) -> None:
         if not claims:
             return
         try:

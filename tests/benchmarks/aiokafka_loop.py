@@ -2,10 +2,11 @@
 
     python -m tests.benchmarks.aiokafka_loop worker     (settings from BADGES_*, as the worker)
 
-getmany (at most the batch size; waiting at most the batch window when nothing is there) -> the same
-Incoming objects service/app.py builds -> handle_batch -> publish the results like
-service/runtime.py (acks=all, idempotent, wait for all) -> commit. The difference from the
-worker's throughput is then what Faust costs (or saves). No retries: a failure ends it.
+getmany (at most the batch size; waiting at most the batch window when nothing is there)
+-> the same Incoming objects service/app.py builds -> handle_batch -> publish the results
+with service/runtime.py's send_all (acks=all, idempotent, wait for all) -> commit. The
+difference from the worker's throughput is then what Faust costs (or saves). No retries:
+a failure ends it.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from pymongo import AsyncMongoClient
 
 from schemas import CommandType, Topics, parse
 from service import kafka
-from service.handler import Incoming, Origin, Outgoing, handle_batch
+from service.handler import Incoming, Origin, handle_batch
+from service.runtime import send_all
 from service.settings import Settings
 from service.store import Store
 from tests.benchmarks.mix import accepted_types
@@ -39,15 +40,6 @@ def incoming(record: ConsumerRecord[bytes, bytes],
         value=record.value,
         origin=Origin(record.topic, record.partition, record.offset, record.timestamp / 1000),
     )
-
-
-async def publish(producer: AIOKafkaProducer, topics: Topics,
-                  messages: Sequence[Outgoing]) -> None:
-    futures = []
-    for m in messages:
-        topic = topics.dead_letters if m.dead_letter else topics.results
-        futures.append(await producer.send(topic, m.value, key=m.key))
-    await asyncio.gather(*futures)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -71,7 +63,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                                              max_records=settings.batch_size)
             batch = [incoming(r, accepted) for rs in records.values() for r in rs]
             if batch:
-                await publish(producer, topics, await handle_batch(batch, store))
+                await send_all(producer, topics, await handle_batch(batch, store))
                 await consumer.commit()
     finally:
         for part in (consumer.stop(), producer.stop(), client.close()):
