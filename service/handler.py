@@ -20,14 +20,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from schemas import Command, DeadLetter, Invalid, ResultEvent, Unreadable
+from schemas import Command, CommandType, DeadLetter, Invalid, ResultEvent, Unreadable
 from service.domain.dispatch import decide
 from service.domain.model import Decision, Effect, ReleaseName, ReserveName
 from service.domain.state import Reads, Snapshot
 from service.store import LogEntry, Store
+from service.store_docs import Fence
+
+log = logging.getLogger(__name__)
 
 PREVIEW_BYTES = 1024
 RESERVATION_ATTEMPTS = 5
@@ -102,7 +106,7 @@ class _Batch:
     answered: dict[str, str] = field(default_factory=dict)
     new_entries: list[LogEntry] = field(default_factory=list)
     origins: list[dict[str, object]] = field(default_factory=list)
-    effects: list[Effect] = field(default_factory=list)
+    effects: list[tuple[Effect, Fence | None]] = field(default_factory=list)
     out: list[Outgoing] = field(default_factory=list)
 
 
@@ -132,12 +136,17 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
         store.find_logged(log_key(c) for c in commands), store.load(reads)
     )
     work = _Batch(snapshot, logged)
+    fenced_before = store.fenced_writes
     for incoming in batch:
         await _handle_one(incoming, work, store)
     await store.log_pending(work.new_entries, work.origins)
     await store.apply(work.effects, snapshot.stored_claims)
     done = [e.key for e in work.new_entries] + [k for k, e in logged.items() if e.pending]
     store.applied(done)
+    if fenced := store.fenced_writes - fenced_before:
+        log.warning("fenced %d stale writes of a batch of %d from %s: documents were newer "
+                    "(this worker lost the partition while it was stalled)", fenced,
+                    len(batch), batch[0].origin.topic)
     return Stored(work.out, done)
 
 
@@ -160,32 +169,43 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
     entry = work.logged.get(log_key(command))
     if entry is not None:
         if entry.pending:
-            await _effect(entry.effects, work, store, replay=True)
+            fence = None if _creates(command) else entry.fence
+            await _effect(entry.effects, work, store, fence, replay=True)
         return entry.result
-    decision = await _decide(command, incoming.at, work.snapshot, store)
+    fence = None if _creates(command) else Fence(incoming.origin.partition,
+                                                 incoming.origin.offset)
+    decision = await _decide(command, incoming.at, work.snapshot, store, fence)
     result = result_json(command, decision)
     work.new_entries.append(LogEntry(log_key(command), result, decision.effects))
     origin = incoming.origin
     work.origins.append({"topic": origin.topic, "partition": origin.partition,
                          "offset": origin.offset})
-    await _effect(decision.effects, work, store, replay=False)
+    await _effect(decision.effects, work, store, fence, replay=False)
     return result
 
 
-async def _decide(command: Command, at: float, snapshot: Snapshot, store: Store) -> Decision:
+def _creates(command: Command) -> bool:
+    """A group's creation comes from another topic than its updates: it has no fence
+    (store_docs explains what protects it instead)."""
+    return command.type is CommandType.CREATE_BADGE_GROUP
+
+
+async def _decide(command: Command, at: float, snapshot: Snapshot, store: Store,
+                  fence: Fence | None) -> Decision:
     """Decide; if another worker took the name we were about to reserve, decide again."""
     for _ in range(RESERVATION_ATTEMPTS):
         decision = decide(command, snapshot, at)
-        conflict = await _reserve_names(decision.effects, snapshot, store)
+        conflict = await _reserve_names(decision.effects, snapshot, store, fence)
         if not conflict:
             return decision
     raise RuntimeError(f"name reservation kept changing under command {command.commandId}")
 
 
-async def _reserve_names(effects: Sequence[Effect], snapshot: Snapshot, store: Store) -> bool:
+async def _reserve_names(effects: Sequence[Effect], snapshot: Snapshot, store: Store,
+                         fence: Fence | None) -> bool:
     for effect in effects:
         if isinstance(effect, ReserveName):
-            holder = await store.reserve_name(effect)
+            holder = await store.reserve_name(effect, fence)
             if holder != effect.group_id:
                 name = (effect.org_id, effect.name)
                 if holder:
@@ -196,17 +216,20 @@ async def _reserve_names(effects: Sequence[Effect], snapshot: Snapshot, store: S
     return False
 
 
-async def _effect(effects: Sequence[Effect], work: _Batch, store: Store, replay: bool) -> None:
-    """Track effects in the snapshot; names change now, entities in the batch's bulk write.
+async def _effect(effects: Sequence[Effect], work: _Batch, store: Store, fence: Fence | None,
+                  replay: bool) -> None:
+    """Track effects in the snapshot; names change now, entities in the batch's bulk write
+    (which releases the names again, see Store.apply).
 
     A fresh decision has made its reservations already (`_decide`); a replay makes them again.
     """
     for effect in effects:
         work.snapshot.apply(effect)
         if isinstance(effect, ReleaseName):
-            await store.release_name(effect)
+            await store.release_name(effect, fence)
+            work.effects.append((effect, fence))
         elif isinstance(effect, ReserveName):
             if replay:
-                await store.reserve_name(effect)
+                await store.reserve_name(effect, fence)
         else:
-            work.effects.append(effect)
+            work.effects.append((effect, fence))

@@ -35,7 +35,7 @@ class Runtime(mode.Service):
                 timeout = self.settings.network_timeout_seconds
                 await asyncio.wait_for(self._producer.start(), timeout)
                 client = connect(self.settings)
-                store = Store(client[self.settings.mongo_database])
+                store = Store(client[self.settings.mongo_database], fence=self.settings.write_fence)
                 await store.ensure_indexes()
                 self._store = store
         return self._store

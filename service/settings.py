@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # How soon a dead worker's partitions move to a live one.
     kafka_session_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Refuse writes older than what a document reflects (a stalled worker's, after its
+    # partitions moved on). Off only in tests that show what the fence prevents.
+    write_fence: bool = True
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @property

@@ -45,9 +45,25 @@ from service.domain.model import (
 from service.domain.state import Reads, Snapshot
 from service.settings import Settings
 from service.store_codec import effects_from_log, effects_to_log
+from service.store_docs import (
+    ClaimWrite,
+    Fence,
+    claim_doc,
+    claim_id,
+    claim_op,
+    claim_writes,
+    group_from_doc,
+    group_op,
+    is_stale,
+    name_id,
+    not_past,
+    reservation_doc,
+    same_reservation,
+)
 
 Doc = dict[str, Any]
 DUPLICATE_KEY = 11000
+RESERVATION_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,7 @@ class LogEntry:
     result: str  # the exact JSON of the result event, re-sent byte for byte on redelivery
     effects: tuple[Effect, ...]
     pending: bool = True
+    fence: Fence | None = None  # where the command was read: its effects' fence on replay
 
 
 def connect(settings: Settings) -> AsyncMongoClient[Doc]:
@@ -71,13 +88,11 @@ def _any_id(ids: Iterable[Any]) -> Doc:
     return {"_id": {"$in": list(ids)}}
 
 
-def _name_id(org_id: int, name: str) -> str:
-    return f"{org_id}:{name}"
-
-
 class Store:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], fence: bool = True) -> None:
         self.db = db
+        self.fence = fence  # off only to show, in tests, what the fence prevents
+        self.fenced_writes = 0  # writes refused because the document was newer
         self.claims = db["badge_claims"]
         self.groups = db["badge_groups"]
         self.names = db["group_names"]
@@ -108,7 +123,9 @@ class Store:
             effects = effects_from_log(doc["effects"])
             key = doc["_id"]
             pending = key not in done and key not in self._applied
-            found[key] = LogEntry(key, doc["result"], effects, pending=pending)
+            origin = doc.get("origin") or {}
+            fence = Fence(origin["partition"], origin["offset"]) if "offset" in origin else None
+            found[key] = LogEntry(key, doc["result"], effects, pending=pending, fence=fence)
         return found
 
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
@@ -146,7 +163,7 @@ class Store:
 
     async def _claims(self, keys: set[ClaimKey]) -> tuple[set[ClaimKey], frozenset[ClaimKey]]:
         """The keys whose claim is active, and the keys that have a claim document."""
-        by_id = {_claim_id(k): k for k in keys}
+        by_id = {claim_id(k): k for k in keys}
         active, stored = set(), set()
         if by_id:
             async for doc in self.claims.find(_any_id(by_id), {"isActive": 1}):
@@ -164,7 +181,7 @@ class Store:
         query = {"_id": {"$in": [ObjectId(gid) for _, gid in keys]},
                  "orgId": {"$in": sorted({org for org, _ in keys})}}
         async for doc in self.groups.find(query):
-            group = _group_from_doc(doc)
+            group = group_from_doc(doc)
             if (group.org_id, group.id) in keys:
                 groups[(group.org_id, group.id)] = group
         return groups
@@ -172,125 +189,96 @@ class Store:
     async def _names(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
         names: dict[tuple[int, str], str] = {}
         if keys:
-            async for doc in self.names.find(_any_id(_name_id(org, n) for org, n in keys)):
+            async for doc in self.names.find(_any_id(name_id(org, n) for org, n in keys)):
                 names[(doc["orgId"], doc["name"])] = str(doc["groupId"])
         return names
 
     # -- writing ----------------------------------------------------------------------
 
-    async def reserve_name(self, effect: ReserveName) -> str:
+    async def reserve_name(self, effect: ReserveName, fence: Fence | None = None) -> str:
         """Try to take the name; return the group that holds it afterwards."""
-        doc = {"_id": _name_id(effect.org_id, effect.name), "orgId": effect.org_id,
-               "name": effect.name, "groupId": ObjectId(effect.group_id)}
-        try:
-            await self.names.insert_one(doc)
-        except DuplicateKeyError:
-            held = await self.names.find_one({"_id": doc["_id"]})
-            # Released between our insert and this read: the caller simply tries again.
-            return str(held["groupId"]) if held else ""
-        return effect.group_id
+        doc = reservation_doc(effect, fence if self.fence else None)
+        for _ in range(RESERVATION_ATTEMPTS):
+            try:
+                await self.names.insert_one(doc)
+            except DuplicateKeyError:
+                held = await self.names.find_one({"_id": doc["_id"]})
+                if held is None:
+                    continue  # released between our insert and this read
+                if held["groupId"] == doc["groupId"] or not await self._drop_if_stale(held):
+                    return str(held["groupId"])
+                continue
+            if await self._drop_if_stale(doc):
+                self.fenced_writes += 1  # we are the zombie: our group moved on without us
+            return effect.group_id
+        return ""  # the name kept changing hands: the caller decides again
 
-    async def release_name(self, effect: ReleaseName) -> None:
-        await self.names.delete_one(
-            {"_id": _name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id)}
-        )
+    async def _drop_if_stale(self, reservation: Doc) -> bool:
+        """Remove a reservation left by a zombie (see store_docs.is_stale); True if it was."""
+        if not self.fence:
+            return False
+        group = await self.groups.find_one({"_id": reservation["groupId"]}, {"name": 1,
+                                                                              "fence": 1})
+        if not is_stale(reservation, group):
+            return False
+        await self.names.delete_one(same_reservation(reservation))
+        return True
 
-    async def apply(self, effects: Sequence[Effect], stored_claims: frozenset[ClaimKey]
-                    = frozenset()) -> None:
-        """Make claim and group effects durable; each write is idempotent.
+    async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
+        """Give the name up, unless a later command of the group reserved it again."""
+        query = {"_id": name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id),
+                 **(not_past(fence) if fence and self.fence else {})}
+        await self.names.delete_one(query)
+
+    async def apply(self, effects: Sequence[tuple[Effect, Fence | None]],
+                    stored_claims: frozenset[ClaimKey] = frozenset()) -> None:
+        """Make claim and group effects durable; each write is idempotent and fenced.
 
         Effects on one document collapse into one write that leaves it as the last effect
         would (a hot claim toggled 100 times in a batch is written once). Documents are
         independent, so their order does not matter and the writes run concurrently.
-        Claims not in `stored_claims` are inserted; the others are upserted.
+        Claims not in `stored_claims` are inserted; the others are updated. Releases are
+        made again once the groups are written: a zombie's reservation that landed after
+        the first release and before its group's newer state is removed by this one.
         """
-        new, existing = _claim_writes([e for e in effects if isinstance(e, SetClaim)],
-                                      stored_claims)
-        saved = {e.group.id: e for e in effects if isinstance(e, SaveGroup)}
+        claims = [(e, f) for e, f in effects if isinstance(e, SetClaim)]
+        new, existing = claim_writes(claims, stored_claims)
+        saves: dict[str, list[tuple[SaveGroup, Fence | None]]] = {}
+        for e, f in effects:
+            if isinstance(e, SaveGroup):
+                saves.setdefault(e.group.id, []).append((e, f))
         await asyncio.gather(
-            self._insert_claims(new), self._bulk(self.claims, existing),
-            self._bulk(self.groups, [_group_op(e) for e in saved.values()]),
+            self._insert_claims(new),
+            self._write(self.claims, [claim_op(w, self.fence) for w in existing]),
+            self._write(self.groups, [group_op(s, self.fence) for s in saves.values()]),
         )
+        await asyncio.gather(*(self.release_name(e, f) for e, f in effects
+                               if isinstance(e, ReleaseName)))
 
     async def _insert_claims(self, claims: Sequence[ClaimWrite]) -> None:
         if not claims:
             return
         try:
-            await self.claims.insert_many([_claim_doc(*c) for c in claims], ordered=False)
+            await self.claims.insert_many([claim_doc(c) for c in claims], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details["writeErrors"]
             if any(e["code"] != DUPLICATE_KEY for e in errors):
                 raise
             # Written since the batch read it (by a retry of this batch, or by a worker that
-            # held the partition before a rebalance): upsert those, as for existing claims.
-            await self._bulk(self.claims, [_claim_op(*claims[e["index"]]) for e in errors])
+            # held the partition before a rebalance): update those, as for existing claims.
+            await self._write(self.claims,
+                              [claim_op(claims[e["index"]], self.fence) for e in errors])
 
-    async def _bulk(self, collection: AsyncCollection[Doc], ops: Sequence[Any]) -> None:
-        # One bulk: MongoDB splits large ones itself. Stock FerretDB 1.24 never answers a
-        # bulk of 70 or more updates of existing documents; its patch 0002 fixes that.
-        if ops:
-            await collection.bulk_write(ops, ordered=False)
+    async def _write(self, collection: AsyncCollection[Doc],
+                     ops: Sequence[UpdateOne | ReplaceOne[Doc]]) -> None:
+        """One bulk (MongoDB splits large ones itself); counts the fenced writes.
 
-
-def _claim_id(key: ClaimKey) -> str:
-    # Unambiguous although referenceId may hold ":": the three fields before it cannot.
-    return f"{key.org_id}:{key.badge_id}:{key.owner_type}:{key.reference_id}"
-
-
-ClaimWrite = tuple[SetClaim, SetClaim]  # the first and the last effect of a batch on a claim
-
-
-def _claim_writes(effects: Sequence[SetClaim], stored: frozenset[ClaimKey]
-                  ) -> tuple[list[ClaimWrite], list[UpdateOne]]:
-    """The claims to insert (new ones), and the upserts of the others."""
-    first: dict[ClaimKey, SetClaim] = {}
-    last: dict[ClaimKey, SetClaim] = {}
-    for effect in effects:
-        first.setdefault(effect.key, effect)
-        last[effect.key] = effect
-    new = [(first[key], last[key]) for key in last if key not in stored]
-    existing = [_claim_op(first[key], last[key]) for key in last if key in stored]
-    return new, existing
-
-
-def _created(first: SetClaim) -> Doc:
-    key = first.key
-    return {"orgId": key.org_id, "badgeMetaId": ObjectId(key.badge_id),
-            "ownerType": str(key.owner_type), "referenceId": key.reference_id,
-            "createdBy": first.actor_id, "createdOn": first.at}
-
-
-def _updated(last: SetClaim) -> Doc:
-    return {"isActive": last.is_active, "lastUpdatedBy": last.actor_id, "lastUpdatedOn": last.at}
-
-
-def _claim_doc(first: SetClaim, last: SetClaim) -> Doc:
-    """A new claim as `last` leaves it, created by `first`: what `_claim_op` would upsert."""
-    return {"_id": _claim_id(first.key), **_created(first), **_updated(last)}
-
-
-def _claim_op(first: SetClaim, last: SetClaim) -> UpdateOne:
-    """The claim as `last` leaves it; created by `first` if it did not exist."""
-    return UpdateOne(
-        {"_id": _claim_id(first.key)},
-        {"$set": _updated(last), "$setOnInsert": _created(first)},
-        upsert=True,
-    )
-
-
-def _group_op(effect: SaveGroup) -> ReplaceOne[Doc]:
-    g = effect.group
-    doc = {"_id": ObjectId(g.id), "orgId": g.org_id, "name": g.name, "rank": g.rank,
-           "createdBy": g.created_by, "createdOn": g.created_on,
-           "lastUpdatedBy": g.last_updated_by, "lastUpdatedOn": g.last_updated_on,
-           "isActive": g.is_active}
-    return ReplaceOne({"_id": doc["_id"], "orgId": g.org_id}, doc, upsert=True)
-
-
-def _group_from_doc(doc: Doc) -> Group:
-    return Group(
-        id=str(doc["_id"]), org_id=doc["orgId"], name=doc["name"], rank=doc["rank"],
-        created_by=doc["createdBy"], created_on=doc["createdOn"],
-        last_updated_by=doc["lastUpdatedBy"], last_updated_on=doc["lastUpdatedOn"],
-        is_active=doc["isActive"],
-    )
+        Stock FerretDB 1.24 never answers a bulk of 70 or more updates of existing
+        documents; its patch 0002 fixes that. Fenced updates never upsert: a conditional
+        upsert that finds the document newer fails with a duplicate key, which FerretDB
+        reports in bulks without the counts PyMongo needs.
+        """
+        if not ops:
+            return
+        result = await collection.bulk_write(ops, ordered=False)
+        self.fenced_writes += len(ops) - result.matched_count - result.upserted_count

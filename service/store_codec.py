@@ -40,7 +40,10 @@ def effect_from_doc(doc: dict[str, Any]) -> Effect:
         key["owner_type"] = OwnerType(key["owner_type"])
         return SetClaim(key=ClaimKey(**key), **fields)
     if kind == "SaveGroup":
-        return SaveGroup(Group(**fields["group"]))
+        group = Group(**fields["group"])
+        # Entries written before `created` existed: only a creation has equal times.
+        created = fields.get("created", group.created_on == group.last_updated_on)
+        return SaveGroup(group, created=created)
     if kind == "ReserveName":
         return ReserveName(**fields)
     if kind == "ReleaseName":

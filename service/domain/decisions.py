@@ -59,7 +59,7 @@ def create_group(
     group = Group(group_id, org_id, payload.name, payload.rank, actor_id, at, actor_id, at)
     return Decision(
         Envelope(data=group.as_data()),
-        (ReserveName(org_id, payload.name, group_id), SaveGroup(group)),
+        (ReserveName(org_id, payload.name, group_id), SaveGroup(group, created=True)),
     )
 
 

@@ -63,6 +63,9 @@ class SetClaim:
 @dataclass(frozen=True)
 class SaveGroup:
     group: Group
+    # A creation is written only where the group does not exist yet: replayed late, it
+    # must not undo the updates made since.
+    created: bool = False
 
 
 @dataclass(frozen=True)

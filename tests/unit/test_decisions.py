@@ -59,7 +59,8 @@ def test_create_group_returns_every_field() -> None:
         "createdOn": AT, "createdOnISO": "2023-12-19T05:20:30Z", "lastUpdatedBy": 123,
         "lastUpdatedOn": AT, "lastUpdatedOnISO": "2023-12-19T05:20:30Z", "isActive": True,
     }
-    assert decision.effects == (ReserveName(50156, "GROUP_RANK_2", BADGE), SaveGroup(_group()))
+    assert decision.effects == (ReserveName(50156, "GROUP_RANK_2", BADGE),
+                                SaveGroup(_group(), created=True))
 
 
 def test_create_group_with_taken_name_is_733() -> None:

@@ -15,7 +15,7 @@ from service.domain.model import (
     SaveGroup,
     SetClaim,
 )
-from service.store_codec import effect_to_doc, effects_from_log, effects_to_log
+from service.store_codec import effects_from_log, effects_to_log
 
 EFFECTS = (
     SetClaim(ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.JOURNEYS, "r:1"), True, 2, 3.25),
@@ -33,6 +33,7 @@ def test_effects_survive_the_log_as_a_json_string() -> None:
 
 def _as_earlier_releases_wrote(effect: Effect) -> dict[str, object]:
     doc = asdict(effect)
+    doc.pop("created", None)  # SaveGroup had no `created` then
     if isinstance(effect, SetClaim):
         doc["key"]["owner_type"] = str(effect.key.owner_type)
     return {"kind": type(effect).__name__, **doc}
@@ -40,5 +41,11 @@ def _as_earlier_releases_wrote(effect: Effect) -> dict[str, object]:
 
 def test_effects_stored_as_documents_by_earlier_releases_are_read() -> None:
     earlier = [_as_earlier_releases_wrote(e) for e in EFFECTS]
-    assert [effect_to_doc(e) for e in EFFECTS] == earlier
     assert effects_from_log(earlier) == EFFECTS
+
+
+def test_a_creation_logged_before_the_created_flag_is_read_as_one() -> None:
+    group = Group("6581281e8f68666070de15c6", 1, "Gold", 4, 2, 3.5, 2, 3.5)
+    earlier = [_as_earlier_releases_wrote(SaveGroup(group, created=True))]
+    assert effects_from_log(earlier) == (SaveGroup(group, created=True),)
+    assert effects_from_log(json.dumps(earlier)) == (SaveGroup(group, created=True),)

@@ -1,38 +1,66 @@
-"""Effects on one claim collapse into one write that leaves it as applying them in order would."""
+"""The writes the store makes: one per document, fenced by the commands' Kafka positions."""
 
 from __future__ import annotations
 
 from schemas import OwnerType
-from service.domain.model import ClaimKey, SetClaim
-from service.store import _claim_doc, _claim_writes
+from service.domain.model import ClaimKey, Group, SaveGroup, SetClaim
+from service.store_docs import Fence, claim_doc, claim_op, claim_writes, group_op, is_stale
 
 KEY = ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.LOYALTY, "a:b")
 OTHER = ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.MILESTONES, "m")
+GROUP = Group("6581281e8f68666070de15c6", 1, "Gold", 4, 2, 3.5, 2, 3.5)
 
 
-def _toggles() -> list[SetClaim]:
-    effects = [SetClaim(KEY, i % 2 == 0, actor_id=i, at=float(i)) for i in range(101)]
-    effects.insert(50, SetClaim(OTHER, True, actor_id=7, at=7.0))
+def _toggles() -> list[tuple[SetClaim, Fence | None]]:
+    effects = [(SetClaim(KEY, i % 2 == 0, actor_id=i, at=float(i)), Fence(0, 10 + i))
+               for i in range(101)]
+    effects.insert(50, (SetClaim(OTHER, True, actor_id=7, at=7.0), Fence(0, 7)))
     return effects
 
 
-def test_many_effects_on_a_stored_claim_make_one_upsert_with_the_last_state() -> None:
-    new, existing = _claim_writes(_toggles(), stored=frozenset({KEY, OTHER}))
+def test_many_effects_on_a_stored_claim_make_one_update_fenced_by_the_last() -> None:
+    new, existing = claim_writes(_toggles(), stored=frozenset({KEY, OTHER}))
     assert new == []
-    assert len(existing) == 2
-    first = existing[0]._doc
-    assert existing[0]._filter == {"_id": "1:6581281e8f68666070de15c5:Loyalty:a:b"}
-    assert first["$set"] == {"isActive": True, "lastUpdatedBy": 100, "lastUpdatedOn": 100.0}
-    assert (first["$setOnInsert"]["createdBy"], first["$setOnInsert"]["createdOn"]) == (0, 0.0)
-    assert existing[1]._filter == {"_id": "1:6581281e8f68666070de15c5:Milestones:m"}
+    ops = [claim_op(w) for w in existing]
+    assert ops[0]._filter == {"_id": "1:6581281e8f68666070de15c5:Loyalty:a:b",
+                              "$nor": [{"fence.p": 0, "fence.o": {"$gte": 110}}]}
+    assert ops[0]._doc == {"$set": {"isActive": True, "lastUpdatedBy": 100,
+                                    "lastUpdatedOn": 100.0, "fence": {"p": 0, "o": 110}}}
+    assert not ops[0]._upsert  # a fenced write never upserts over a newer document
+    assert ops[1]._filter["_id"] == "1:6581281e8f68666070de15c5:Milestones:m"
 
 
-def test_a_new_claim_is_inserted_as_the_upsert_would_have_left_it() -> None:
-    new, existing = _claim_writes(_toggles(), stored=frozenset({OTHER}))
-    assert len(existing) == 1 and existing[0]._filter["_id"].endswith(":Milestones:m")
-    assert len(new) == 1
-    doc = _claim_doc(*new[0])
-    upsert = _claim_writes(_toggles(), stored=frozenset({KEY}))[1][0]._doc
-    assert doc == {"_id": "1:6581281e8f68666070de15c5:Loyalty:a:b",
-                   **upsert["$setOnInsert"], **upsert["$set"]}
+def test_a_new_claim_is_inserted_with_its_creator_last_state_and_fence() -> None:
+    new, existing = claim_writes(_toggles(), stored=frozenset({OTHER}))
+    assert len(existing) == 1 and existing[0].first.key == OTHER
+    doc = claim_doc(new[0])
+    assert doc["_id"] == "1:6581281e8f68666070de15c5:Loyalty:a:b"
     assert (doc["isActive"], doc["createdBy"], doc["lastUpdatedBy"]) == (True, 0, 100)
+    assert doc["fence"] == {"p": 0, "o": 110}
+
+
+def test_without_fences_a_claim_is_upserted_as_before() -> None:
+    _, existing = claim_writes([(e, None) for e, _ in _toggles()], stored=frozenset({KEY}))
+    op = claim_op(existing[0])
+    assert op._filter == {"_id": "1:6581281e8f68666070de15c5:Loyalty:a:b"}
+    assert op._upsert is True and "fence" not in op._doc["$set"]
+
+
+def test_a_creation_only_inserts_and_an_update_only_lands_on_an_older_group() -> None:
+    create = group_op([(SaveGroup(GROUP, created=True), Fence(2, 5))])
+    assert create._doc == {"$setOnInsert": {**create._doc["$setOnInsert"]}}
+    assert create._upsert is True and create._filter == {"_id": create._filter["_id"]}
+    update = group_op([(SaveGroup(GROUP.renamed("Silver", 1, 3, 4.0)), Fence(2, 9))])
+    assert not update._upsert
+    assert update._filter["$nor"] == [{"fence.p": 2, "fence.o": {"$gte": 9}}]
+    assert update._doc["$set"]["name"] == "Silver"
+
+
+def test_a_reservation_is_stale_once_its_group_is_stored_past_it_under_another_name() -> None:
+    made_at_7 = {"name": "Gold", "fence": {"p": 1, "o": 7}}
+    assert not is_stale(made_at_7, None)
+    assert not is_stale(made_at_7, {"name": "Gold", "fence": {"p": 1, "o": 9}})
+    assert not is_stale(made_at_7, {"name": "Silver", "fence": {"p": 1, "o": 6}})  # in flight
+    assert is_stale(made_at_7, {"name": "Silver", "fence": {"p": 1, "o": 7}})
+    assert not is_stale(made_at_7, {"name": "Silver", "fence": {"p": 0, "o": 9}})
+    assert is_stale({"name": "Gold"}, {"name": "Silver"})  # the creation's, renamed since
