@@ -37,7 +37,9 @@ from tests.chaos.model import OWNER_TYPES, issued_at, new_group_id, verdict
 CLAIMS, CREATES, UPDATES = "badge-claims", "create-badge-group", "update-badge-group"
 TOPICS = (CLAIMS, CREATES, UPDATES)
 ORGS = (50156, 7, 900001)
-START_MS = 1_764_300_000_000  # record timestamps start here, one millisecond apart
+# Record timestamps start here by default, one millisecond apart. A live run passes the
+# current time instead: the broker deletes records older than the topic's retention.
+START_MS = 1_764_300_000_000
 HUGE = (300, 5_000, 60_000)  # lengths of huge strings (the contract allows 256)
 DEEP = (20, 500, 5_000, 50_000)  # nesting depths; the deepest are beyond any JSON parser's
 OPERATORS = ({"$ne": None}, {"$gt": ""}, {"$where": "1"}, {"$in": ["a"]}, {"$regex": ".*"})
@@ -67,11 +69,11 @@ class _Pools:
 
 
 class _Generator:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, start_ms: int) -> None:
         self.rnd = random.Random(seed)
         self.pools = _Pools(self.rnd)
         self.sent: dict[str, list[FuzzMessage]] = {t: [] for t in TOPICS}
-        self.clock = START_MS
+        self.clock = start_ms
 
     # -- valid commands ---------------------------------------------------------------
 
@@ -309,10 +311,10 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
-def messages(count: int, seed: int, bad_share: float = 0.5,
+def messages(count: int, seed: int, start_ms: int = START_MS, bad_share: float = 0.5,
              resend_share: float = 0.03) -> list[FuzzMessage]:
     """`count` messages; every create-topic one before the first update-topic one."""
-    gen = _Generator(seed)
+    gen = _Generator(seed, start_ms)
     out: list[FuzzMessage] = []
     for i in range(count):
         # First half: claims and creates; second half: claims and updates.
