@@ -8,17 +8,35 @@ Only the enum and the timestamp are read leniently, because JSON has no type for
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{24}$")]
 # Names and reference ids are short in practice; the bound keeps every result event far below
 # Kafka's message size limit, so a huge field is answered, not stuck in the producer.
 MAX_TEXT_LENGTH = 256
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH)]
+# MongoDB stores integers of at most 64 bits: a larger one would fail every write of its batch.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# A created group's id holds the command's time as 4 bytes of seconds, as an ObjectId does.
+ISSUED_AT_MAX_SECONDS = 2**32
+
+
+def _issued_at(value: datetime | None) -> datetime | None:
+    """A time without an offset is UTC (never the worker's zone); it must fit the group id."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if not 0 <= value.timestamp() < ISSUED_AT_MAX_SECONDS:
+        raise ValueError("must lie between 1970-01-01T00:00:00Z and 2106-02-07T06:28:15Z")
+    return value
+
+
+IssuedAt = Annotated[datetime | None, Field(strict=False), AfterValidator(_issued_at)]
 
 
 class OwnerType(enum.StrEnum):
@@ -59,7 +77,7 @@ class UnclaimBadge(ClaimBadge):
 
 class CreateBadgeGroup(_Strict):
     name: NonEmptyStr
-    rank: int
+    rank: Int64
 
 
 class UpdateBadgeGroup(CreateBadgeGroup):
@@ -81,9 +99,9 @@ class CommandEnvelope(_Strict):
 
     commandId: Annotated[UUID, Field(strict=False, description="idempotency key")]
     type: str
-    orgId: int
-    actorId: int
-    issuedAt: Annotated[datetime | None, Field(strict=False)] = None
+    orgId: Int64
+    actorId: Int64
+    issuedAt: IssuedAt = None
     payload: dict[str, Any]
 
 

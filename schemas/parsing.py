@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.codes import Code
-from schemas.commands import PAYLOADS, Command, CommandEnvelope, CommandType
+from schemas.commands import MAX_TEXT_LENGTH, PAYLOADS, Command, CommandEnvelope, CommandType
 from schemas.envelope import Problem
 
 
@@ -56,6 +56,8 @@ def parse(
         document = json.loads(raw) if raw is not None else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Unreadable(f"value is not JSON: {exc}")
+    except RecursionError:
+        return Unreadable("value is JSON nested too deeply to read")
     if not isinstance(document, dict):
         return Unreadable(f"value is JSON but not an object: {type(document).__name__}")
     try:
@@ -76,22 +78,39 @@ def _invalid_envelope(document: dict[str, Any], exc: ValidationError) -> Invalid
     org_id = document.get("orgId")
     return Invalid(
         commandId=str(document["commandId"]),
-        type=document["type"] if isinstance(document.get("type"), str) else None,
+        type=_echo(document.get("type")),
         orgId=org_id if type(org_id) is int else None,
         problems=problems,
     )
+
+
+def _echo(value: object) -> str | None:
+    """The type to echo in a rejection: only a short, encodable string. A huge one would make
+    the result too large for the broker, a lone surrogate impossible to encode: either would
+    block the partition behind a result that can never be sent."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_TEXT_LENGTH else text[:MAX_TEXT_LENGTH] + "..."
 
 
 def _parse_payload(
     envelope: CommandEnvelope, accepted: frozenset[CommandType] | None
 ) -> Command | Invalid:
     def invalid(*problems: Problem) -> Invalid:
-        return Invalid(str(envelope.commandId), envelope.type, envelope.orgId, problems)
+        return Invalid(str(envelope.commandId), _echo(envelope.type), envelope.orgId, problems)
 
     try:
         command_type = CommandType(envelope.type)
     except ValueError:
-        return invalid(Problem.of(Code.UNKNOWN_COMMAND_TYPE, repr(envelope.type)))
+        return invalid(Problem.of(Code.UNKNOWN_COMMAND_TYPE, repr(_shorten(envelope.type))))
     if accepted is not None and command_type not in accepted:
         detail = f"{envelope.type} is not accepted on this topic"
         return invalid(Problem.of(Code.UNKNOWN_COMMAND_TYPE, detail))
