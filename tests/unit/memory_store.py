@@ -26,6 +26,7 @@ from service.domain.model import (
 from service.domain.state import Reads, Snapshot
 from service.handler import Incoming, Origin, Outgoing, store_batch
 from service.store import LogEntry
+from service.store_docs import Fence
 
 Doc = dict[str, Any]
 # The topic suffix of each command topic, and the types it carries.
@@ -43,6 +44,7 @@ class MemoryStore:
         self.names: dict[tuple[int, str], str] = {}
         self.log: dict[str, LogEntry] = {}
         self.done: set[str] = set()
+        self.fenced_writes = 0
 
     async def find_logged(self, keys: Iterable[str]) -> dict[str, LogEntry]:
         return {k: replace(self.log[k], pending=k not in self.done)
@@ -56,10 +58,10 @@ class MemoryStore:
         names = {n: self.names[n] for n in reads.names if n in self.names}
         return Snapshot(active, groups, names, frozenset(stored))
 
-    async def reserve_name(self, effect: ReserveName) -> str:
+    async def reserve_name(self, effect: ReserveName, fence: Fence | None = None) -> str:
         return self.names.setdefault((effect.org_id, effect.name), effect.group_id)
 
-    async def release_name(self, effect: ReleaseName) -> None:
+    async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
         if self.names.get((effect.org_id, effect.name)) == effect.group_id:
             del self.names[(effect.org_id, effect.name)]
 
@@ -74,9 +76,10 @@ class MemoryStore:
     async def mark_done(self, keys: Sequence[str]) -> None:
         self.done.update(keys)
 
-    async def apply(self, effects: Sequence[Effect], stored_claims: frozenset[ClaimKey]
-                    = frozenset()) -> None:
-        for effect in effects:
+    async def apply(self, effects: Sequence[tuple[Effect, Fence | None]],
+                    stored_claims: frozenset[ClaimKey] = frozenset()) -> None:
+        # One process, no zombies: fences change nothing here.
+        for effect, _ in effects:
             if isinstance(effect, SetClaim):
                 self._set_claim(effect)
             elif isinstance(effect, SaveGroup):
