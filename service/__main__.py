@@ -9,6 +9,7 @@ from functools import partial
 import typer
 
 from schemas import Topics
+from service.secrets import masked_settings
 from service.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
@@ -26,7 +27,7 @@ def _settings() -> Settings:
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
     from service.app import create_app
-    from service.kafka import ensure_topics
+    from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError, ensure_topics
     from service.retry import retry
     from service.worker import Worker
 
@@ -39,8 +40,12 @@ def worker() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     topics = Topics(settings.topic_prefix).all
-    loop.run_until_complete(
-        retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
+    try:
+        loop.run_until_complete(
+            retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
+    except KafkaAuthError as exc:
+        typer.echo(f"service: authentication failed: {exc}", err=True)
+        raise typer.Exit(EXIT_AUTH_FAILED) from None
     app = create_app(settings)
     Worker(app, loop=loop, loglevel=settings.log_level.lower(),
            stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
@@ -49,9 +54,8 @@ def worker() -> None:
 @cli.command()
 def settings() -> None:
     """Print the effective settings (secrets masked)."""
-    for name, value in _settings().model_dump().items():
-        shown = "***" if "password" in name and value else value
-        typer.echo(f"BADGES_{name.upper()}={shown}")
+    for name, value in masked_settings(_settings().model_dump()).items():
+        typer.echo(f"BADGES_{name.upper()}={value}")
 
 
 if __name__ == "__main__":
