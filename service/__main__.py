@@ -9,7 +9,7 @@ from functools import partial
 import typer
 
 from schemas import Topics
-from service.secrets import masked_settings
+from service.secrets import masked_settings, redact_logs, secrets_of
 from service.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
@@ -33,6 +33,7 @@ def worker() -> None:
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
+    redact_logs(secrets_of(settings.model_dump()))  # whatever library would log them
     # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).

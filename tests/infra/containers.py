@@ -20,6 +20,8 @@ from pymongo.errors import PyMongoError
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
+from service.secrets import mask_url
+
 LABELS = {"io.badges.project": "badges-service"}
 READY_TIMEOUT = 180
 
@@ -147,7 +149,7 @@ def wait_for_mongo(url: str) -> str:
                 return f"MongoDB {info['version']}"
             except PyMongoError as exc:
                 if time.monotonic() > deadline:
-                    raise StackError(f"MongoDB at {url} did not answer: {exc}") from exc
+                    raise StackError(f"MongoDB at {mask_url(url)} did not answer: {exc}") from exc
     finally:
         client.close()
 
