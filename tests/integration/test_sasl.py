@@ -24,6 +24,7 @@ from tests.integration.test_cli import ORG, badges, claim_args
 pytestmark = pytest.mark.integration
 
 EXIT_TIMEOUT = 60  # a refused login must end the process well within this
+MONGO_URL_WITH_PASSWORD = "mongodb://badges:mongo-pw@h1:27017/?tls=true"
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,8 @@ def secured(stack: Servers, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[SecuredKafka]:
     image = os.environ.get("BADGES_KAFKA_IMAGE", "")
     if "badges-kafka" not in image:
-        # apache/kafka (the Docker path) formats its storage without --add-scram and insists
-        # on JKS/PKCS12 key stores once a listener name holds "SSL".
+        # apache/kafka (the Docker path) formats its storage without --add-scram, and its
+        # start script wants JKS/PKCS12 key stores with password files for "SSL" listeners.
         pytest.skip(f"needs the project's broker image, not {image or 'external servers'}: "
                     "run with BADGES_BUILD_IMAGES=1")
     with sasl_ssl_kafka(tmp_path_factory.mktemp("kafka-secrets")) as broker:
@@ -70,11 +71,14 @@ async def test_worker_and_cli_work_over_sasl_ssl(stack: Servers, secured: Secure
                                        "referenceId": "123"}
         again = await badges(env, *claim_args("unclaim", badge))
         assert again.code == 0 and again.json()["data"]["isActive"] is False, again.err
-        shown = settings_output(env)
+        shown = settings_output({**env, "BADGES_MONGO_URL": MONGO_URL_WITH_PASSWORD})
     finally:
         assert worker.stop() == 0
-    assert "Authenticated as badges via SCRAM-SHA-512" in worker.log()  # DEBUG-level chatter
+    assert "Authenticated as badges via SCRAM-SHA-512" in worker.log()
+    assert "DEBUG" in worker.log()  # the libraries' most talkative level was on
     assert "BADGES_KAFKA_SASL_PASSWORD=***" in shown
+    assert "BADGES_MONGO_URL=mongodb://badges:***@h1:27017/?tls=true" in shown
+    assert "mongo-pw" not in shown
     broker_out, broker_err = secured.container.get_logs()
     for text in (worker.log(), shown, done.out + done.err, broker_out.decode(),
                  broker_err.decode()):
