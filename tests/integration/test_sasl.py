@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from bson import ObjectId
 
 from service.kafka import EXIT_AUTH_FAILED
@@ -43,13 +44,14 @@ def secured(stack: Servers, tmp_path_factory: pytest.TempPathFactory
 def secured_settings(stack: Servers, broker: SecuredKafka, password: str,
                      **overrides: object) -> Settings:
     namespace = f"t{uuid.uuid4().hex[:12]}"
-    return Settings(
+    values: dict[str, object] = dict(
         kafka_bootstrap_servers=broker.bootstrap, kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism=MECHANISM, kafka_sasl_username=broker.username,
         kafka_sasl_password=password, kafka_ssl_cafile=str(broker.ca_file),
         mongo_url=stack.mongo_url, mongo_database=f"test_{namespace}", topic_prefix=namespace,
         topic_partitions=1, kafka_session_timeout_seconds=6, retry_max_backoff_seconds=2,
-        stop_timeout_seconds=5, **overrides)
+        stop_timeout_seconds=5)
+    return Settings(**{**values, **overrides})
 
 
 def settings_output(env: dict[str, str]) -> str:
@@ -112,3 +114,17 @@ async def test_wrong_password_ends_the_cli_with_one_line(stack: Servers, secured
     assert run.err.startswith("badges: authentication failed: Kafka at "), run.err
     assert "SaslAuthenticationFailed" in run.err
     assert settings.kafka_sasl_password not in run.err
+
+
+async def test_untrusted_broker_certificate_ends_the_cli_with_one_line(
+        stack: Servers, secured: SecuredKafka, tmp_path: Path) -> None:
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    settings = secured_settings(stack, secured, secured.password,
+                                kafka_ssl_cafile=str(other_ca))
+    env = WorkerProcess(settings, tmp_path / "unused.log").environment()
+    run = await badges(env, *claim_args("claim", str(ObjectId())))
+    assert run.code == EXIT_AUTH_FAILED, run.err
+    assert run.out == "" and len(run.err.splitlines()) == 1, run.err
+    assert "presented a certificate that is not trusted" in run.err
+    assert "certificate verify failed" in run.err
