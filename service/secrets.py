@@ -100,7 +100,10 @@ def redact_logs(secrets: Iterable[str]) -> None:
     A record factory, not a filter: logging handlers are replaced when faust sets up its
     logging, the factory stays. It runs only for records a logger's level lets through.
     """
-    values = sorted({s for s in secrets if len(s) >= _SHORTEST_REDACTED}, key=len, reverse=True)
+    # Also as a bytes repr shows it (escaped): aiokafka's DEBUG lines dump SASL frames so.
+    forms = {form for secret in secrets if len(secret) >= _SHORTEST_REDACTED
+             for form in (secret, repr(secret.encode())[2:-1])}
+    values = sorted(forms, key=len, reverse=True)  # a secret holding another goes first
     if not values:
         return
     make_record = logging.getLogRecordFactory()

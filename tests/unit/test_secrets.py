@@ -65,14 +65,17 @@ def restored_record_factory() -> Iterator[None]:
 
 
 def test_redact_logs(restored_record_factory: None, caplog: pytest.LogCaptureFixture) -> None:
-    redact_logs(["kafka-pw", "m@ngo", "ab"])  # "ab": too short to redact
+    redact_logs(["kafka-pw", "m@ngo", "ab", "pässwörd"])  # "ab": too short to redact
     log = logging.getLogger("some.library")
     with caplog.at_level(logging.DEBUG):
         log.debug("connecting with %s and %r", "kafka-pw", {"password": "m@ngo"})
+        log.debug("Request: SaslAuthenticateRequest(sasl_auth_bytes=%r)",
+                  b"\x00badges\x00" + "pässwörd".encode())
         log.info("a plain line about ab")
     messages = [r.msg for r in caplog.records]
     assert messages[0] == "connecting with *** and {'password': '***'}"
-    assert caplog.records[1].getMessage() == "a plain line about ab"
+    assert messages[1] == r"Request: SaslAuthenticateRequest(sasl_auth_bytes=b'\x00badges\x00***')"
+    assert caplog.records[2].getMessage() == "a plain line about ab"
     assert "kafka-pw" not in caplog.text and "m@ngo" not in caplog.text
     # a malformed call is left to the handler's own error report, not raised here
     broken = logging.getLogRecordFactory()("x", logging.INFO, "f", 1, "%s %s", ("1",), None)
