@@ -92,7 +92,11 @@ def _detail(exc: BaseException) -> str:
 
 @contextlib.asynccontextmanager
 async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client, closed on exit even when starting it failed or timed out."""
+    """A started admin client, closed on exit even when starting it failed or timed out.
+
+    Every use of Kafka by the worker and the CLI starts with one of these, so the login
+    check before it is what turns refused credentials into a KafkaAuthError.
+    """
     await check_login(settings)
     admin = AIOKafkaAdminClient(**connection_options(settings))
     try:
