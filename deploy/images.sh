@@ -4,8 +4,7 @@
 set -euo pipefail
 deploy=$(cd "$(dirname "$0")" && pwd)
 
-kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$deploy/kafka/pom.xml" | head -n1)
-export BADGES_KAFKA_IMAGE=${BADGES_KAFKA_IMAGE:-localhost/badges-kafka:$kafka_version}
+export BADGES_KAFKA_IMAGE=${BADGES_KAFKA_IMAGE:-$("$deploy/kafka/build.sh" image)}
 # The stack's MongoDB stand-in is the patched FerretDB; the stock build is only for the
 # differential test (tests/integration/test_ferretdb_patches.py).
 BADGES_MONGO_IMAGE=${BADGES_MONGO_IMAGE:-$("$deploy/ferretdb/build.sh" image patched)}

@@ -157,11 +157,17 @@ while True:
 PY
 }
 
+# The URL as it may be printed: its credentials masked (service/secrets.py).
+shown_mongo_url() {
+  "$python" -c 'import sys; from service.secrets import mask_url; print(mask_url(sys.argv[1]))' \
+    "$BADGES_MONGO_URL"
+}
+
 wait_for_mongo() {
   local name=$1 version
   version=$(mongo_ping "$BADGES_MONGO_URL" "$ready_seconds") \
-    || show_logs_and_die "$name" "MongoDB server not answering at $BADGES_MONGO_URL within ${ready_seconds}s"
-  say "$version ready at $BADGES_MONGO_URL"
+    || show_logs_and_die "$name" "MongoDB server not answering at $(shown_mongo_url) within ${ready_seconds}s"
+  say "$version ready at $(shown_mongo_url)"
 }
 
 start_kafka() {
@@ -193,7 +199,7 @@ stack_up() {
     start_kafka
   fi
   if [ -n "${BADGES_MONGO_URL:-}" ]; then
-    say "MongoDB: using BADGES_MONGO_URL=$BADGES_MONGO_URL"
+    say "MongoDB: using BADGES_MONGO_URL=$(shown_mongo_url)"
     wait_for_mongo ""
   else
     start_mongo

@@ -9,6 +9,7 @@ from functools import partial
 import typer
 
 from schemas import Topics
+from service.secrets import masked_settings, redact_logs, secrets_of
 from service.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
@@ -26,12 +27,13 @@ def _settings() -> Settings:
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
     from service.app import create_app
-    from service.kafka import ensure_topics
+    from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError, ensure_topics
     from service.retry import retry
     from service.worker import Worker
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level)
+    redact_logs(secrets_of(settings.model_dump()))  # whatever library would log them
     # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
@@ -39,8 +41,12 @@ def worker() -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     topics = Topics(settings.topic_prefix).all
-    loop.run_until_complete(
-        retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
+    try:
+        loop.run_until_complete(
+            retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
+    except KafkaAuthError as exc:
+        typer.echo(f"service: authentication failed: {exc}", err=True)
+        raise typer.Exit(EXIT_AUTH_FAILED) from None
     app = create_app(settings)
     Worker(app, loop=loop, loglevel=settings.log_level.lower(),
            stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
@@ -49,9 +55,8 @@ def worker() -> None:
 @cli.command()
 def settings() -> None:
     """Print the effective settings (secrets masked)."""
-    for name, value in _settings().model_dump().items():
-        shown = "***" if "password" in name and value else value
-        typer.echo(f"BADGES_{name.upper()}={shown}")
+    for name, value in masked_settings(_settings().model_dump()).items():
+        typer.echo(f"BADGES_{name.upper()}={value}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Settings come from the BADGES_* environment variables (see README); --bootstrap-servers and
 --topic-prefix override theirs. Exit codes: 0 done, 1 the result carries errors, 2 bad
 arguments (nothing was published), 3 no result within --timeout, 4 Kafka unreachable or a
-network wait ran out, 130 interrupted while waiting for a result.
+network wait ran out, 78 authentication failed (Kafka refused the credentials or its
+certificate is not trusted), 130 interrupted while waiting for a result.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import CommandType, OwnerType, Topics
 from schemas.commands import ObjectIdStr
 from service.client import BadgesClient, ResultTimeoutError
+from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError
 from service.settings import Settings, SettingsError, load_settings
 
 EXIT_ERRORS, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 3, 4, 130
@@ -232,6 +234,9 @@ def _run(settings: Settings, work: Coroutine[Any, Any, int], interrupted: int) -
     except CliError as exc:
         typer.echo(f"badges: {exc}", err=True)
         return exc.code
+    except KafkaAuthError as exc:
+        typer.echo(f"badges: authentication failed: {exc}", err=True)
+        return EXIT_AUTH_FAILED
     except (KafkaError, OSError, TimeoutError) as exc:
         detail = " ".join((str(exc) or type(exc).__name__).split())
         typer.echo(f"badges: Kafka at {settings.kafka_bootstrap_servers} is unreachable or did "

@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import TopicAlreadyExistsError
 
+from service.retry import PermanentError
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,9 +37,67 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+# What a broker answers when it refuses the client's login: retrying cannot change that.
+_REFUSED = (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError,
+            kafka_errors.AuthenticationMethodNotSupported,
+            kafka_errors.UnsupportedSaslMechanismError, kafka_errors.IllegalSaslStateError)
+
+
+# sysexits.h EX_CONFIG: the exit status of the worker and the CLI on a KafkaAuthError; a
+# restart with the same settings would fail the same way.
+EXIT_AUTH_FAILED = 78
+
+
+class KafkaAuthError(PermanentError):
+    """Authentication failed: the broker refused the credentials, or its certificate is not
+    trusted. Both need a change of settings; retrying cannot help."""
+
+
+async def check_login(settings: Settings) -> None:
+    """Log in once to a bootstrap server; KafkaAuthError if authentication fails.
+
+    aiokafka clients swallow a refused login while bootstrapping: they log it and raise the
+    same "Unable to bootstrap" error as for a broker that is down, which the service would
+    retry forever. One connection of our own tells the two apart. An unreachable server
+    is left for the caller's own connection attempt to report (and retry).
+    """
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return
+    options = connection_options(settings)
+    del options["bootstrap_servers"]
+    for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers, randomize=False):
+        try:
+            conn = await asyncio.wait_for(create_conn(host, port, **options),
+                                          settings.network_timeout_seconds)
+        except _REFUSED as exc:
+            raise KafkaAuthError(
+                f"Kafka at {host}:{port} refused the login of user "
+                f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism} over "
+                f"{settings.kafka_security_protocol}): {_detail(exc)}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise KafkaAuthError(
+                f"Kafka at {host}:{port} presented a certificate that is not trusted "
+                f"(BADGES_KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile}): {_detail(exc)}"
+            ) from None
+        except (OSError, kafka_errors.KafkaError, TimeoutError):
+            continue  # this one is unreachable: try the next
+        conn.close()
+        return
+
+
+def _detail(exc: BaseException) -> str:
+    text, name = " ".join(str(exc).split()), type(exc).__name__
+    return text if name in text else f"{name}: {text}"
+
+
 @contextlib.asynccontextmanager
 async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client, closed on exit even when starting it failed or timed out."""
+    """A started admin client, closed on exit even when starting it failed or timed out.
+
+    Every use of Kafka by the worker and the CLI starts with one of these, so the login
+    check before it is what turns refused credentials into a KafkaAuthError.
+    """
+    await check_login(settings)
     admin = AIOKafkaAdminClient(**connection_options(settings))
     try:
         await asyncio.wait_for(admin.start(), settings.network_timeout_seconds)

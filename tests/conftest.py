@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from service.client import BadgesClient
+from service.secrets import mask_url
 from service.settings import Settings
 from tests.infra.containers import Servers, servers
 from tests.infra.worker import WorkerProcess
@@ -20,7 +21,7 @@ from tests.infra.worker import WorkerProcess
 def stack(request: pytest.FixtureRequest) -> Iterator[Servers]:
     with servers() as found:
         line = f"test stack: Kafka {found.kafka_version} at {found.kafka_bootstrap}, " \
-               f"{found.mongo_version} at {found.mongo_url}"
+               f"{found.mongo_version} at {mask_url(found.mongo_url)}"
         capture = request.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():
             print(f"\n{line}")

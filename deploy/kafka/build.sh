@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build the local Apache Kafka broker image from Maven Central (no registry image reachable).
 #
-#   deploy/kafka/build.sh      build ${BADGES_KAFKA_IMAGE} if the engine lacks it
+#   deploy/kafka/build.sh        build ${BADGES_KAFKA_IMAGE} if the engine lacks it
+#   deploy/kafka/build.sh image  print the default image name
 #
-# The Kafka version is defined once: <kafka.version> in deploy/kafka/pom.xml.
-# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_KAFKA_IMAGE (default
-# localhost/badges-kafka:<kafka.version>), BADGES_JAVA_BASE_IMAGE, BADGES_STATE_DIR.
+# The Kafka version is defined once: <kafka.version> in deploy/kafka/pom.xml. The default tag
+# is <kafka.version>-e<hash of Containerfile and entrypoint.sh>, so a changed entrypoint is a
+# new image that every machine builds once (an old image would lack what the fixtures use).
+# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_KAFKA_IMAGE (default: that
+# name), BADGES_JAVA_BASE_IMAGE, BADGES_STATE_DIR.
 # With podman, CONTAINERS_CONF must point at the project's conf: eval "$(deploy/engine.sh env)".
 # Jars go to a build context under the state folder, never into the repository tree.
 set -euo pipefail
@@ -20,7 +23,12 @@ export BADGES_JAVA_BASE_IMAGE=${BADGES_JAVA_BASE_IMAGE:-localhost/badges-java17:
 
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml" | head -n1)
 [ -n "$version" ] || { echo "kafka: no <kafka.version> in $kafka_dir/pom.xml" >&2; exit 1; }
-IMAGE=${BADGES_KAFKA_IMAGE:-localhost/badges-kafka:$version}
+image_id=$(cat "$kafka_dir/Containerfile" "$kafka_dir/entrypoint.sh" | sha256sum | cut -c1-8)
+if [ "${1:-}" = image ]; then
+  echo "localhost/badges-kafka:$version-e$image_id"
+  exit 0
+fi
+IMAGE=${BADGES_KAFKA_IMAGE:-localhost/badges-kafka:$version-e$image_id}
 
 if "$ENGINE" image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "kafka: $IMAGE already present" >&2

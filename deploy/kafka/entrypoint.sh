@@ -12,6 +12,14 @@
 #   KAFKA_LOG4J_OPTS, KAFKA_LOG4J_ROOT_LOGLEVEL, KAFKA_LOG4J_LOGGERS, KAFKA_TOOLS_LOG4J_LOGLEVEL,
 #   KAFKA_JMX_PORT, KAFKA_JMX_HOSTNAME, KAFKA_DEBUG, KAFKA_VERSION, KAFKA_HOME.
 #   CLUSTER_ID: cluster id used to format the storage (default below, as the official image).
+#   KAFKA_SCRAM_USERS_FILE: a file (mount it; not a property) whose lines are SCRAM users to
+#   create when the storage is formatted, as kafka-storage's --add-scram takes them:
+#     SCRAM-SHA-512=[name=badges,password=...]
+#   A broker with a SASL/SCRAM listener authenticates only users that exist, and on a fresh
+#   KRaft cluster the format step is where they can be made. They are added only when the
+#   storage is first formatted (a kept data volume keeps the users it was formatted with).
+#   The passwords (and the salted keys the format step prints) are never printed; the printed
+#   properties mask every value whose name holds "password" or "jaas", or ends in ".key".
 #   Logs go to stdout (log4j2): KAFKA_LOG4J_ROOT_LOGLEVEL (INFO), KAFKA_LOG4J_LOGGERS
 #   ("kafka.foo=DEBUG,..."), KAFKA_TOOLS_LOG4J_LOGLEVEL (WARN, the storage format step).
 #   Heap: KAFKA_HEAP_OPTS (default -Xmx512m -Xms256m).
@@ -52,7 +60,7 @@ declare -A conf=(
   [auto.create.topics.enable]=true
 )
 
-not_a_property='^KAFKA_(HEAP_OPTS|OPTS|JVM_PERFORMANCE_OPTS|GC_LOG_OPTS|JMX_OPTS|LOG4J_OPTS|LOG4J_ROOT_LOGLEVEL|LOG4J_LOGGERS|TOOLS_LOG4J_LOGLEVEL|JMX_PORT|JMX_HOSTNAME|DEBUG|VERSION|HOME)$'
+not_a_property='^KAFKA_(SCRAM_USERS_FILE|HEAP_OPTS|OPTS|JVM_PERFORMANCE_OPTS|GC_LOG_OPTS|JMX_OPTS|LOG4J_OPTS|LOG4J_ROOT_LOGLEVEL|LOG4J_LOGGERS|TOOLS_LOG4J_LOGLEVEL|JMX_PORT|JMX_HOSTNAME|DEBUG|VERSION|HOME)$'
 for var in $(compgen -e); do
   [[ $var == KAFKA_* ]] || continue
   [[ $var =~ $not_a_property ]] && continue
@@ -95,17 +103,28 @@ if [ -n "${KAFKA_LOG4J_LOGGERS:-}" ]; then   # "logger.a=LEVEL,logger.b=LEVEL", 
   done
 fi
 
-echo "===> Kafka ${KAFKA_VERSION:-} server.properties:"
-grep -v '^#' "$props" | sed 's/^/     /'
+echo "===> Kafka ${KAFKA_VERSION:-} server.properties (secrets masked):"
+grep -v '^#' "$props" | sed -E 's/^([^=]*(password|jaas)[^=]*|[^=]*\.key)=.*/\1=[hidden]/; s/^/     /'
 
 cp=$KAFKA_HOME/libs/*
 log_opts=${KAFKA_LOG4J_OPTS:--Dlog4j2.configurationFile=$log4j}
 
-echo "===> Formatting storage (cluster id $CLUSTER_ID, skipped if already formatted)"
+scram_args=() scram_users=0
+if [ -n "${KAFKA_SCRAM_USERS_FILE:-}" ]; then
+  [ -r "$KAFKA_SCRAM_USERS_FILE" ] || { echo "KAFKA_SCRAM_USERS_FILE=$KAFKA_SCRAM_USERS_FILE is not a readable file" >&2; exit 1; }
+  while IFS= read -r user || [ -n "$user" ]; do
+    [ -n "$user" ] || continue
+    scram_args+=(--add-scram "$user")
+    scram_users=$((scram_users + 1))
+  done <"$KAFKA_SCRAM_USERS_FILE"
+fi
+
+echo "===> Formatting storage (cluster id $CLUSTER_ID, $scram_users SCRAM users to add, skipped if already formatted)"
 # shellcheck disable=SC2086
 java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
   -Dkafka.root.loglevel="${KAFKA_TOOLS_LOG4J_LOGLEVEL:-WARN}" $log_opts -cp "$cp" \
-  kafka.tools.StorageTool format --cluster-id "$CLUSTER_ID" --config "$props" --ignore-formatted
+  kafka.tools.StorageTool format --cluster-id "$CLUSTER_ID" --config "$props" --ignore-formatted \
+  "${scram_args[@]}" | sed '/^Bootstrap metadata:/d'   # it lists the SCRAM users' salted keys
 
 echo "===> Starting Kafka"
 # shellcheck disable=SC2086

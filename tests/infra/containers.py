@@ -11,7 +11,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +19,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+from service.secrets import mask_url
 
 LABELS = {"io.badges.project": "badges-service"}
 READY_TIMEOUT = 180
@@ -82,13 +84,21 @@ def image_from_env(variable: str) -> str:
 
 
 @contextmanager
-def kafka_container() -> Iterator[tuple[str, str, DockerContainer]]:
-    """Yield (bootstrap servers, broker version, the container)."""
-    port = free_port()
+def kafka_container(port: int | None = None, env: Mapping[str, str] | None = None,
+                    mounts: Mapping[str, str] | None = None,
+                    ) -> Iterator[tuple[str, str, DockerContainer]]:
+    """Yield (bootstrap servers, broker version, the container).
+
+    The broker listens on `port` (default: a free one); `env` is applied over the plain
+    single-node settings, `mounts` maps host paths to read-only paths in the container.
+    """
+    port = port or free_port()
     container = DockerContainer(image_from_env("BADGES_KAFKA_IMAGE"), labels=LABELS)
     publish_on_loopback(container, port, port)
-    for key, value in _kafka_env(port).items():
+    for key, value in {**_kafka_env(port), **(env or {})}.items():
         container.with_env(key, value)
+    for host_path, inside in (mounts or {}).items():
+        container.with_volume_mapping(host_path, inside, "ro")
     container.waiting_for(
         LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(READY_TIMEOUT)
     )
@@ -139,7 +149,7 @@ def wait_for_mongo(url: str) -> str:
                 return f"MongoDB {info['version']}"
             except PyMongoError as exc:
                 if time.monotonic() > deadline:
-                    raise StackError(f"MongoDB at {url} did not answer: {exc}") from exc
+                    raise StackError(f"MongoDB at {mask_url(url)} did not answer: {exc}") from exc
     finally:
         client.close()
 
