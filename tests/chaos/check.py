@@ -1,0 +1,325 @@
+"""The chaos checker: everything a run published, answered and stored, against the model.
+
+It reads what is in Kafka and MongoDB after the run, not what the producer meant to send:
+the command topics read back (every copy, in partition order) are the input the service
+saw. It imports nothing from `service/`; the rules are the reference model's.
+
+- Claims and invalid or unreadable messages: the model folds the command topics in
+  partition order (claims of one badge share a partition); each answer and each claim must
+  be the model's.
+- Groups: a create and an update of one group, or two groups wanting one name, travel on
+  different partitions, so the service may apply them in any interleaving of the
+  partitions' orders. `_interleave` searches for one whose answers are those observed; the
+  state it leaves must be the stored one. Invariants are checked on the stored state too.
+- Every copy of an answer for one commandId must be identical (a redelivery re-decided
+  would differ: a double effect); the first answers of one key's commands must arrive in
+  their partition's order; the command log must hold each commandId once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from tests.chaos.fuzz import CLAIMS
+from tests.chaos.model import Model, answers_match, issued_at, new_group_id, read, verdict
+
+Doc = dict[str, Any]
+SEARCH_BUDGET = 500_000  # model steps the group interleaving search may take
+_MISSING = object()
+
+
+class Record(NamedTuple):
+    """A message as it sits in a command topic."""
+
+    topic: str  # suffix: badge-claims, create-badge-group, update-badge-group
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+
+
+class Answer(NamedTuple):
+    partition: int  # of the results topic
+    offset: int
+    event: Doc
+
+
+@dataclass
+class Stored:
+    claims: dict[str, Doc]
+    groups: dict[str, Doc]
+    names: dict[tuple[int, str], str]
+    log_ids: list[str]
+
+
+@dataclass
+class Findings:
+    commands: int = 0
+    answered: int = 0
+    lost: int = 0
+    double_effects: int = 0
+    mismatched_answers: int = 0
+    state_mismatches: int = 0
+    order_violations: int = 0
+    redelivered_answers: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def problem(self, counter: str, example: str) -> None:
+        setattr(self, counter, getattr(self, counter) + 1)
+        if len(self.examples) < 20:
+            self.examples.append(f"{counter}: {example}")
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
+
+
+def check(records: Sequence[Record], answers: Sequence[Answer], letters: Sequence[Doc],
+          stored: Stored) -> Findings:
+    found = Findings(commands=len(records))
+    ordered = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
+    by_id = _answers_by_id(answers, found)
+    _check_messages(ordered, by_id, letters, found)
+    _check_claims(ordered, by_id, stored, found)
+    _check_groups(ordered, by_id, stored, found)
+    _check_order(ordered, by_id, found)
+    _check_log(ordered, stored, found)
+    return found
+
+
+def _id(event: Doc) -> tuple[Any, Any]:
+    return event.get("orgId"), event.get("commandId")
+
+
+def _answer_id(record: Record) -> tuple[Any, Any]:
+    """The (orgId, commandId) a readable message's answer carries, as the service spells it
+    (the answer of an invalid message, or the id of a valid one, depends on no state)."""
+    event = Model().apply_raw(record.value, record.timestamp_ms / 1000, record.topic)
+    assert event is not None, "only for readable messages"
+    return _id(event)
+
+
+def _answers_by_id(answers: Sequence[Answer], found: Findings) -> dict[tuple[Any, Any],
+                                                                         list[Answer]]:
+    by_id: dict[tuple[Any, Any], list[Answer]] = defaultdict(list)
+    for answer in sorted(answers, key=lambda a: (a.partition, a.offset)):
+        by_id[_id(answer.event)].append(answer)
+    for key, copies in by_id.items():
+        found.redelivered_answers += len(copies) - 1
+        bodies = {json.dumps([c.event.get(k) for k in ("data", "errors", "warnings")],
+                             sort_keys=True) for c in copies}
+        if len(bodies) > 1:
+            found.problem("double_effects", f"{key}: {len(bodies)} different answers")
+    return by_id
+
+
+def _check_messages(records: Sequence[Record], by_id: dict[Any, list[Answer]],
+                    letters: Sequence[Doc], found: Findings) -> None:
+    """Every message answered: a result for each command, a dead letter for the unreadable."""
+    lettered = Counter((d.get("partition"), d.get("offset"), _suffix(d.get("topic")))
+                       for d in letters)
+    for r in records:
+        if verdict(r.value, r.topic) == "unreadable":
+            ok = lettered[(r.partition, r.offset, r.topic)] > 0
+        else:
+            ok = bool(by_id.get(_answer_id(r)))
+        if ok:
+            found.answered += 1
+        else:
+            found.problem("lost", f"{r.topic}/{r.partition}@{r.offset}")
+
+
+def _suffix(topic: object) -> str | None:
+    return topic.split(".")[1] if isinstance(topic, str) and topic.count(".") >= 2 else None
+
+
+def _first(by_id: dict[Any, list[Answer]], event: Doc) -> Doc | None:
+    copies = by_id.get(_id(event))
+    return copies[0].event if copies else None
+
+
+def _check_claims(records: Sequence[Record], by_id: dict[Any, list[Answer]], stored: Stored,
+                  found: Findings) -> None:
+    """Claim topics and every invalid message, folded in partition order."""
+    model = Model()
+    for r in records:
+        kind = verdict(r.value, r.topic)
+        if kind == "unreadable" or (kind == "valid" and r.topic != CLAIMS):
+            continue
+        expected = model.apply_raw(r.value, r.timestamp_ms / 1000, r.topic)
+        assert expected is not None
+        got = _first(by_id, expected)
+        if got is not None and not answers_match(expected, got):
+            found.problem("mismatched_answers", f"expected {expected}, got {got}")
+    _compare("claim", model.claims, stored.claims, found)
+
+
+def _compare(what: str, expected: dict[Any, Any], actual: dict[Any, Any],
+             found: Findings) -> None:
+    for key in sorted(set(expected) | set(actual), key=repr):
+        if expected.get(key) != actual.get(key):
+            found.problem("state_mismatches", f"{what} {key!r}: stored {actual.get(key)!r}, "
+                                              f"model {expected.get(key)!r}")
+
+
+class _Step(NamedTuple):
+    command: Doc
+    at: float
+    seen: Doc | None  # the first answer published, None if lost
+
+
+def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]]
+                  ) -> list[list[_Step]]:
+    queues: dict[tuple[str, int], list[_Step]] = defaultdict(list)
+    for r in records:
+        if r.topic != CLAIMS and verdict(r.value, r.topic) == "valid":
+            command = read(r.value)
+            queues[(r.topic, r.partition)].append(
+                _Step(command, r.timestamp_ms / 1000, _first(by_id, command)))
+    return list(queues.values())
+
+
+def _check_groups(records: Sequence[Record], by_id: dict[Any, list[Answer]], stored: Stored,
+                  found: Findings) -> None:
+    model = Model()
+    unexplained = _interleave(_group_queues(records, by_id), model)
+    for step, expected in unexplained:
+        found.problem("mismatched_answers", f"no interleaving gives {step.seen}; "
+                                            f"first unexplained, model says {expected}")
+    _compare("group", model.groups, stored.groups, found)
+    _compare("name", model.names, stored.names, found)
+    _check_invariants(stored, found)
+
+
+def _touched(model: Model, command: Doc) -> list[tuple[dict[Any, Any], Any]]:
+    """The model entries a group command can change: what to restore to undo it."""
+    org, payload = command["orgId"], command["payload"]
+    entries: list[tuple[dict[Any, Any], Any]] = [
+        (model.answers, (org, command["commandId"])), (model.names, (org, payload["name"]))]
+    if command["type"] == "CreateBadgeGroup":
+        at = issued_at(command.get("issuedAt"))
+        assert at is not None, "chaos creates carry issuedAt"
+        gid = new_group_id(org, command["commandId"], at)
+    else:
+        gid = str(payload["groupId"]).lower()
+        old = model.groups.get(gid, {}).get("name")
+        entries.append((model.names, (org, old)))
+    entries.append((model.groups, gid))
+    return entries
+
+
+def _save(entries: Iterable[tuple[dict[Any, Any], Any]]) -> list[tuple[dict[Any, Any], Any, Any]]:
+    return [(d, k, copy.deepcopy(d.get(k, _MISSING))) for d, k in entries]
+
+
+def _restore(saved: list[tuple[dict[Any, Any], Any, Any]]) -> None:
+    for d, k, value in reversed(saved):
+        if value is _MISSING:
+            d.pop(k, None)
+        else:
+            d[k] = value
+
+
+def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Doc]]:
+    """Apply the queues to `model` in an order whose answers are those seen (depth first).
+
+    An answer with errors changes nothing, so a head whose error matches is taken without
+    branching; successes branch, earliest publish time first. Returns the steps no order
+    explains (with the model's answer), after applying them anyway, when none exists
+    within the budget of backtracking steps.
+    """
+    pos = [0] * len(queues)
+    trail: list[tuple[int, list[Any], list[int]]] = []  # (queue, saved, other choices)
+    budget = SEARCH_BUDGET
+    unexplained: list[tuple[_Step, Doc]] = []
+    choices: list[int] | None = None
+    while any(p < len(q) for p, q in zip(pos, queues, strict=True)):
+        if choices is None:
+            choices = sorted((i for i, q in enumerate(queues) if pos[i] < len(q)),
+                             key=lambda i: queues[i][pos[i]].at)
+        taken = False
+        while choices:
+            i = choices.pop(0)
+            step = queues[i][pos[i]]
+            saved = _save(_touched(model, step.command))
+            expected = model.apply(step.command, step.at)
+            if step.seen is None or answers_match(expected, step.seen):
+                trail.append((i, saved, [] if expected["errors"] else choices))
+                pos[i] += 1
+                taken = True
+                break
+            _restore(saved)
+        if taken:
+            choices = None
+            continue
+        while trail and not trail[-1][2] and budget > 0:
+            i, saved, _ = trail.pop()
+            _restore(saved)
+            pos[i] -= 1
+            budget -= 1
+        if trail and budget > 0:
+            i, saved, choices = trail.pop()
+            _restore(saved)
+            pos[i] -= 1
+            continue
+        # No order explains what was seen: take the earliest head as it is, and go on.
+        heads = [i for i, q in enumerate(queues) if pos[i] < len(q)]
+        i = min(heads, key=lambda j: queues[j][pos[j]].at)
+        step = queues[i][pos[i]]
+        unexplained.append((step, model.apply(step.command, step.at)))
+        pos[i] += 1
+        trail.clear()
+        choices = None
+    return unexplained
+
+
+def _check_invariants(stored: Stored, found: Findings) -> None:
+    holders: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for gid, group in stored.groups.items():
+        if group.get("isActive", True):
+            holders[(group["orgId"], group["name"])].append(gid)
+    for name, gids in holders.items():
+        if len(gids) > 1:
+            found.problem("state_mismatches", f"name {name} held by groups {gids}")
+        if stored.names.get(name) not in gids:
+            found.problem("state_mismatches", f"group {gids} holds {name} unreserved")
+    for name, gid in stored.names.items():
+        group = stored.groups.get(gid)
+        if group is None or group["name"] != name[1]:
+            found.problem("state_mismatches", f"reservation {name} of {gid}, which is "
+                                              f"named {group and group['name']!r}")
+
+
+def _check_order(records: Sequence[Record], by_id: dict[Any, list[Answer]],
+                 found: Findings) -> None:
+    """Per key: the first answers of its commands arrive in the order the commands sit."""
+    last: dict[tuple[str, bytes | None], tuple[int, int]] = {}
+    seen: set[tuple[Any, Any]] = set()
+    for r in records:
+        if verdict(r.value, r.topic) != "valid":
+            continue
+        key = _answer_id(r)
+        copies = by_id.get(key)
+        if key in seen or not copies:
+            continue
+        seen.add(key)
+        at = (copies[0].partition, copies[0].offset)
+        before = last.get((r.topic, r.key))
+        if before is not None and (before[0] == at[0] and before[1] > at[1]):
+            found.problem("order_violations", f"{key} answered at {at}, after a later "
+                                              f"command of its key at {before}")
+        last[(r.topic, r.key)] = at
+
+
+def _check_log(records: Sequence[Record], stored: Stored, found: Findings) -> None:
+    logged = Counter(stored.log_ids)
+    valid = {"{}:{}".format(*_answer_id(r)) for r in records
+             if verdict(r.value, r.topic) == "valid"}
+    for key in sorted(set(logged) | valid):
+        if logged[key] != (1 if key in valid else 0):
+            found.problem("state_mismatches", f"command log holds {key} {logged[key]} times")
