@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lint test images run demo bench stop clean schemas
+.PHONY: help install lint test images run demo bench chaos stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
@@ -17,6 +17,7 @@ help:
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make schemas regenerate schemas/generated from the models"
 	@echo "make bench   the worker against its baselines (FULL=1: larger runs and a 1M-command soak)"
+	@echo "make chaos   10,000 commands under kills, broker restarts, a DB outage and a zombie, checked"
 	@echo "make stop    stop every container and process the project started"
 	@echo "make clean   stop, then remove the virtualenv, data and build state"
 
@@ -49,6 +50,9 @@ demo: install
 
 bench: install
 	$(STACK) && $(BIN)/python -m tests.benchmarks $(if $(FULL),--full,)
+
+chaos: install
+	$(STACK) && $(BIN)/python -m tests.chaos
 
 stop:
 	deploy/engine.sh stop

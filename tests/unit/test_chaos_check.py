@@ -8,6 +8,7 @@ commands of one claim applied out of order. The checker must find each.
 
 from __future__ import annotations
 
+import itertools
 import json
 import zlib
 from collections.abc import Callable, Sequence
@@ -101,7 +102,7 @@ def test_a_stale_write_landing_is_reported() -> None:
 def test_effects_applied_out_of_order_are_reported() -> None:
     claims = [i for i, r in enumerate(RECORDS) if r.topic == CLAIMS]
     # Two consecutive commands of one claim key, of different types, processed swapped.
-    first, second = next((i, j) for i, j in zip(claims, claims[1:], strict=False)
+    first, second = next((i, j) for i, j in itertools.pairwise(claims)
                          if RECORDS[i].key == RECORDS[j].key
                          and json.loads(RECORDS[i].value or b"")["type"]
                          != json.loads(RECORDS[j].value or b"")["type"])

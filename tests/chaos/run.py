@@ -1,0 +1,247 @@
+"""A chaos run: two workers, a producer process, faults while commands flow, then the check.
+
+`run(plan, settings, servers, workdir)` publishes `plan.count` commands (workload.py) at
+`plan.rate` per second from a separate process while two workers share the partitions, and
+meanwhile, one after the other at the plan's times: SIGKILLs a worker (restarting it after
+1 to 5 s), restarts the Kafka broker (its data kept), stops MongoDB for a while, and
+freezes a worker with SIGSTOP past the session timeout (a zombie), then resumes it. Once
+every message is answered it reads back the command topics, the results and dead letters,
+and the database, runs the checker (check.py) and returns the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from pymongo import AsyncMongoClient
+
+from service.settings import Settings
+from tests.chaos.check import Answer, Record, Stored, check
+from tests.chaos.fuzz import TOPICS
+from tests.chaos.model import stored_form, verdict
+from tests.chaos.workload import Message, commands
+from tests.infra.containers import Servers, wait_for_mongo
+from tests.infra.worker import WorkerProcess
+
+Doc = dict[str, Any]
+ANSWER_TIMEOUT = 300.0  # for the last answers once the faults are over
+NETWORK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    count: int
+    rate: float  # commands per second
+    kills: tuple[float, ...]  # seconds after the first command, one SIGKILL each
+    broker_restarts: tuple[float, ...]
+    db_outage: tuple[float, float] | None  # (at, seconds)
+    zombie: float | None  # when a worker is frozen, for the session timeout and 4 s more
+    seed: int = 20261128
+
+
+FULL = Plan(10_000, 50.0, kills=(15, 45, 80, 120, 165), broker_restarts=(60, 140),
+            db_outage=(92, 30), zombie=180)
+SMALL = Plan(1_500, 25.0, kills=(6,), broker_restarts=(16,), db_outage=(28, 10), zombie=44)
+
+
+class _Run:
+    def __init__(self, plan: Plan, settings: Settings, servers: Servers, workdir: Path) -> None:
+        self.plan, self.settings, self.servers, self.workdir = plan, settings, servers, workdir
+        self.workers = [WorkerProcess(settings, workdir / f"worker-{i}.log") for i in (0, 1)]
+        self.rnd = random.Random(plan.seed)
+        self.counts = {"worker_kills": 0, "broker_restarts": 0, "db_outage_seconds": 0,
+                       "zombie_pauses": 0}
+
+    def log(self, text: str) -> None:
+        print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+    # -- faults -------------------------------------------------------------------------
+
+    async def kill(self) -> None:
+        worker = self.rnd.choice(self.workers)
+        worker.kill()
+        self.counts["worker_kills"] += 1
+        pause = self.rnd.uniform(1, 5)
+        self.log(f"SIGKILL {worker.log_path.name}; restarting in {pause:.1f}s")
+        await asyncio.sleep(pause)
+        worker.start(wait=False)
+
+    async def restart_broker(self) -> None:
+        container = self._container(self.servers.kafka_container, "Kafka")
+        self.log("restarting the Kafka broker")
+        await asyncio.to_thread(container.stop, timeout=10)
+        await asyncio.to_thread(container.start)
+        self.counts["broker_restarts"] += 1
+
+    async def db_outage(self, seconds: float) -> None:
+        container = self._container(self.servers.mongo_container, "MongoDB")
+        self.log(f"MongoDB down for {seconds:.0f}s")
+        await asyncio.to_thread(container.stop, timeout=10)
+        await asyncio.sleep(seconds)
+        await asyncio.to_thread(container.start)
+        await asyncio.to_thread(wait_for_mongo, self.servers.mongo_url)
+        self.counts["db_outage_seconds"] += int(seconds)
+
+    async def zombie(self) -> None:
+        worker = self.rnd.choice(self.workers)
+        assert worker.process is not None
+        seconds = self.settings.kafka_session_timeout_seconds + 4
+        self.log(f"SIGSTOP {worker.log_path.name} for {seconds:.0f}s")
+        worker.process.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(seconds)
+        worker.process.send_signal(signal.SIGCONT)
+        self.counts["zombie_pauses"] += 1
+
+    @staticmethod
+    def _container(container: Any, what: str) -> Any:
+        if container is None:
+            raise RuntimeError(f"a chaos run restarts {what}: it needs the test containers")
+        return container.get_wrapped_container()
+
+    async def faults(self, started: float) -> None:
+        plan = self.plan
+        schedule: list[tuple[float, Callable[[], Awaitable[None]]]] = [
+            *((t, self.kill) for t in plan.kills),
+            *((t, self.restart_broker) for t in plan.broker_restarts),
+        ]
+        if plan.db_outage is not None:
+            at, seconds = plan.db_outage
+            schedule.append((at, lambda: self.db_outage(seconds)))
+        if plan.zombie is not None:
+            schedule.append((plan.zombie, self.zombie))
+        for at, fault in sorted(schedule, key=lambda f: f[0]):
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            await fault()
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def go(self, messages: list[Message]) -> Doc:
+        started = time.monotonic()
+        for worker in self.workers:
+            worker.start(wait=False)
+        for worker in self.workers:
+            await asyncio.to_thread(worker.wait_ready)
+        producer = self._producer(messages)
+        self.log(f"publishing {len(messages)} commands at {self.plan.rate}/s")
+        flowing = time.monotonic()
+        await asyncio.gather(self.faults(flowing), asyncio.to_thread(producer.wait))
+        if producer.returncode != 0:
+            raise RuntimeError(f"the producer exited with {producer.returncode}")
+        answers, letters = await self._await_answers(messages)
+        for worker in self.workers:
+            await asyncio.to_thread(worker.stop)
+        records = await self._command_records()
+        found = check(records, answers, letters, await self._stored())
+        report = {**found.counts(), **self.counts, "fenced_writes": self._fenced(),
+                  "seconds": round(time.monotonic() - started, 1)}
+        return {**report, "examples": found.examples}
+
+    def _producer(self, messages: list[Message]) -> subprocess.Popen[bytes]:
+        path = self.workdir / "workload.jsonl"
+        with path.open("w") as out:
+            for m in messages:
+                out.write(json.dumps({"topic": m.topic, "key": _b64(m.key),
+                                      "value": _b64(m.value),
+                                      "timestamp_ms": m.timestamp_ms}) + "\n")
+        log = (self.workdir / "producer.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.producer", str(path),
+             self.settings.kafka_bootstrap_servers, self.settings.topic_prefix,
+             str(self.plan.rate)], stdout=log, stderr=subprocess.STDOUT)
+
+    async def _read_all(self, topics: list[str]) -> list[tuple[str, Any]]:
+        """Every record of the topics (those that exist), from the beginning to their end."""
+        consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+            request_timeout_ms=int(NETWORK_TIMEOUT * 1000))
+        await asyncio.wait_for(consumer.start(), NETWORK_TIMEOUT)
+        try:
+            out: list[tuple[str, Any]] = []
+            deadline = time.monotonic() + NETWORK_TIMEOUT
+            while not consumer.assignment() and time.monotonic() < deadline:
+                await consumer.getmany(timeout_ms=200)  # until the metadata assigns them
+            partitions = list(consumer.assignment())
+            ends = await asyncio.wait_for(consumer.end_offsets(partitions), NETWORK_TIMEOUT)
+            while [p for p in partitions if await consumer.position(p) < ends[p]]:
+                batches = await asyncio.wait_for(consumer.getmany(timeout_ms=1000),
+                                                 NETWORK_TIMEOUT)
+                out += [(tp.topic, r) for tp, records in batches.items() for r in records]
+            return out
+        finally:
+            await consumer.stop()
+
+    async def _await_answers(self, messages: list[Message]) -> tuple[list[Answer], list[Doc]]:
+        """Read results and dead letters until every message has its answer (bounded)."""
+        expected_letters = sum(1 for m in messages if m.kind == "unreadable")
+        readable = {m.value for m in messages if m.kind != "unreadable"}
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        prefix = self.settings.topic_prefix
+        while True:
+            read = await self._read_all([f"{prefix}.results.v1", f"{prefix}.dead-letter.v1"])
+            answers = [Answer(r.partition, r.offset, json.loads(r.value))
+                       for topic, r in read if topic.endswith(".results.v1")]
+            letters = [json.loads(r.value) for topic, r in read if "dead-letter" in topic]
+            ids = {(a.event.get("orgId"), a.event.get("commandId")) for a in answers}
+            missing = len(readable) - min(len(readable), len(ids))
+            self.log(f"{len(ids)} commands answered ({missing} to go), "
+                     f"{len(letters)}/{expected_letters} dead letters")
+            if missing == 0 and len(letters) >= expected_letters:
+                return answers, letters
+            if time.monotonic() > deadline:
+                self.log("gave up waiting for the last answers: the check counts them lost")
+                return answers, letters
+            await asyncio.sleep(3)  # the workers catch up; the deadline bounds the wait
+
+    async def _command_records(self) -> list[Record]:
+        prefix = self.settings.topic_prefix
+        read = await self._read_all([f"{prefix}.{t}.v1" for t in TOPICS])
+        return [Record(topic.split(".")[1], r.partition, r.offset, r.key, r.value,
+                       r.timestamp) for topic, r in read]
+
+    async def _stored(self) -> Stored:
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(self.settings.mongo_url,
+                                                         timeoutMS=60_000)
+        try:
+            db = client[self.settings.mongo_database]
+            claims = {d["_id"]: stored_form(d) async for d in db["badge_claims"].find()}
+            groups = {str(d["_id"]): stored_form(d) async for d in db["badge_groups"].find()}
+            names = {(d["orgId"], d["name"]): str(d["groupId"])
+                     async for d in db["group_names"].find()}
+            log_ids = [d["_id"] async for d in db["commands"].find({}, {"_id": 1})]
+        finally:
+            await client.close()
+        return Stored(claims, groups, names, log_ids)
+
+    def _fenced(self) -> int:
+        text = "".join(w.log_path.read_text(errors="replace") for w in self.workers
+                       if w.log_path.exists())
+        return sum(int(n) for n in re.findall(r"fenced (\d+) stale writes", text))
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+async def run(plan: Plan, settings: Settings, servers: Servers, workdir: Path) -> Doc:
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    messages = commands(plan.count, plan.seed, start_ms=int(time.time() * 1000))
+    kinds = {k: sum(1 for m in messages if m.kind == k) for k in ("valid", "invalid",
+                                                                  "unreadable")}
+    chaos = _Run(plan, settings, servers, workdir)
+    chaos.log(f"{plan.count} messages: {kinds}; workers log to {workdir}")
+    assert all(verdict(m.value, m.topic) == m.kind for m in messages[:50])
+    return await chaos.go(messages)

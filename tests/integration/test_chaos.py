@@ -1,0 +1,28 @@
+"""The small chaos run: 1,500 commands through two workers while one is killed, the broker
+restarts, MongoDB is down for 10 s and a worker is frozen past its session (tests/chaos)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.__main__ import FAILURES, settings_for, show
+from tests.chaos.run import SMALL, run
+from tests.infra.containers import Servers
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_small_chaos_run_loses_nothing_and_applies_everything_once(
+    stack: Servers, tmp_path: Path
+) -> None:
+    settings = settings_for(stack.kafka_bootstrap, stack.mongo_url)
+    report = await run(SMALL, settings, stack, tmp_path)
+    print(show(report))
+    assert {k: report[k] for k in FAILURES} == dict.fromkeys(FAILURES, 0), \
+        json.dumps(report, indent=2)
+    assert report["answered"] == report["commands"] == SMALL.count
+    assert (report["worker_kills"], report["broker_restarts"], report["zombie_pauses"]) == \
+        (1, 1, 1)
