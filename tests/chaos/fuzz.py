@@ -40,6 +40,8 @@ ORGS = (50156, 7, 900001)
 # Record timestamps start here by default, one millisecond apart. A live run passes the
 # current time instead: the broker deletes records older than the topic's retention.
 START_MS = 1_764_300_000_000
+OVERSIZED_KEYS = 0.005 # share of the bad messages whose key nearly fills a record
+LIMIT_BYTES = 1_040_000  # key + value of such a record: under the broker's 1 MiB default
 HUGE = (300, 5_000, 60_000)  # lengths of huge strings (the contract allows 256)
 DEEP = (20, 500, 5_000, 50_000)  # nesting depths; the deepest are beyond any JSON parser's
 OPERATORS = ({"$ne": None}, {"$gt": ""}, {"$where": "1"}, {"$in": ["a"]}, {"$regex": ".*"})
@@ -124,6 +126,8 @@ class _Generator:
 
     def emit(self, topic: str, key: bytes | None, value: bytes | None) -> FuzzMessage:
         self.clock += 1
+        if key is None and value is None:
+            key = b"tombstone"  # a Kafka record needs one of the two
         message = FuzzMessage(topic, key, value, verdict(value, topic), self.clock)
         self.sent[topic].append(message)
         return message
@@ -141,9 +145,18 @@ class _Generator:
 
     def mutated(self, topic: str) -> FuzzMessage:
         doc = {CLAIMS: self.claim, CREATES: self.create, UPDATES: self.update}[topic]()
+        if self.rnd.random() < OVERSIZED_KEYS:
+            return self.oversized_key(topic, doc)
         mutation = self.rnd.choice(MUTATIONS)
         value = mutation(self, doc)
         key = entity_key(doc) if self.rnd.random() < 0.8 else self.odd_key()
+        return self.emit(topic, key, value)
+
+    def oversized_key(self, topic: str, doc: Doc) -> FuzzMessage:
+        """A key as large as the broker takes, with a small value: answered, the key is not
+        echoed (it would not fit with the answer)."""
+        value = self.rnd.choice((b"not json", _encode({**doc, "type": "Nope"}), _encode(doc)))
+        key = self.rnd.choice((b"\xff", b"k")) * (LIMIT_BYTES - len(value))
         return self.emit(topic, key, value)
 
     def odd_key(self) -> bytes | None:
