@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from service.kafka import connection_options
 from tests.chaos.fuzz import UPDATES, FuzzMessage
 from tests.chaos.model import Model, answers_match, stored_form
 
@@ -108,8 +109,6 @@ def _expected_counts(messages: Sequence[FuzzMessage]) -> tuple[int, int]:
 async def run(settings: Any, messages: Sequence[FuzzMessage], healthy: Callable[[], None],
               timeout: float = 120.0) -> FuzzReport:
     """Publish, wait for every answer, then compare answers and stored state with the model."""
-    from service.kafka import connection_options  # the worker's own connection settings
-
     options, prefix = connection_options(settings), settings.topic_prefix
     split = next((i for i, m in enumerate(messages) if m.topic == UPDATES), len(messages))
     started = time.monotonic()

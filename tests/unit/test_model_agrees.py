@@ -7,11 +7,14 @@ messages in order; the model folds the same raw messages. Answers must match (se
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.chaos import fuzz, model
 from tests.chaos.fuzz import TOPICS, messages
 from tests.chaos.model import Model, answers_match
 from tests.unit.memory_store import MemoryStore, Message, run_batches
@@ -49,3 +52,22 @@ def test_on_commands_and_broken_ones(sequence: list[Message],
 def test_on_the_live_fuzz_messages(seed: int) -> None:
     sequence = [(m.topic, m.key, m.value, m.timestamp_ms / 1000) for m in messages(300, seed)]
     _agree(sequence, [sequence[i:i + 40] for i in range(0, len(sequence), 40)])
+
+
+def test_the_model_and_the_generator_import_nothing_of_the_service() -> None:
+    for module in (model, fuzz):
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.split(".")[0] in ("service", "schemas")], module
+
+
+def test_a_copy_of_the_model_is_independent() -> None:
+    original = Model()
+    claim = {"commandId": "0b6f4d1e-2f3a-4c55-9d7e-1f2a3b4c5d6e", "type": "ClaimBadge",
+             "orgId": 1, "actorId": 2, "payload": {"badgeId": "6581281e8f68666070de15c5",
+                                                   "ownerType": "Loyalty", "referenceId": "1"}}
+    copied = original.copy()
+    assert copied.apply(claim, 1.7e9)["errors"] == []
+    assert (original.claims, original.answers) == ({}, {})
+    assert len(copied.claims) == 1
