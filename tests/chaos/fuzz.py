@@ -32,7 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from tests.chaos.model import OWNER_TYPES, issued_at, new_group_id, verdict
+from tests.chaos.model import OWNER_TYPES, issued_at, new_group_id, read, verdict
 
 CLAIMS, CREATES, UPDATES = "badge-claims", "create-badge-group", "update-badge-group"
 TOPICS = (CLAIMS, CREATES, UPDATES)
@@ -40,6 +40,7 @@ ORGS = (50156, 7, 900001)
 # Record timestamps start here by default, one millisecond apart. A live run passes the
 # current time instead: the broker deletes records older than the topic's retention.
 START_MS = 1_764_300_000_000
+MUTATION_ATTEMPTS = 20
 OVERSIZED_KEYS = 0.005 # share of the bad messages whose key nearly fills a record
 LIMIT_BYTES = 1_040_000  # key + value of such a record: under the broker's 1 MiB default
 HUGE = (300, 5_000, 60_000)  # lengths of huge strings (the contract allows 256)
@@ -67,12 +68,13 @@ class _Pools:
         self.refs = ["123", "ABC", "$ne", "ref:with:colons"]
         self.create_names = [f"GROUP_RANK_{i}" for i in range(8)] + ["$gt", "Gold", "gold"]
         self.update_names = [f"RENAMED_{i}" for i in range(6)] + ["Gold", "GROUP_RANK_1"]
-        self.groups: list[tuple[int, str]] = []  # (org, id) of creates generated so far
+        self.groups: list[tuple[int, str, str]] = []  # (org, id, name) of the creates so far
 
 
 class _Generator:
-    def __init__(self, seed: int, start_ms: int) -> None:
+    def __init__(self, seed: int, start_ms: int, renames: bool) -> None:
         self.rnd = random.Random(seed)
+        self.renames = renames
         self.pools = _Pools(self.rnd)
         self.sent: dict[str, list[FuzzMessage]] = {t: [] for t in TOPICS}
         self.clock = start_ms
@@ -99,28 +101,35 @@ class _Generator:
                    "referenceId": self.rnd.choice(self.pools.refs)}
         return self.envelope(type_, payload, issued=self.rnd.random() < 0.5)
 
-    def create(self) -> Doc:
+    def create(self, register: bool = True) -> Doc:
         payload = {"name": self.rnd.choice(self.pools.create_names),
                    "rank": self.rnd.randint(-5, 100)}
         # Always with issuedAt: the generator derives the group id from it, as the service.
         doc = self.envelope("CreateBadgeGroup", payload, issued=True)
         at = issued_at(doc["issuedAt"])
         assert at is not None
-        self.pools.groups.append(
-            (doc["orgId"], new_group_id(doc["orgId"], doc["commandId"], at)))
+        if register:  # a valid create: later updates may name its group
+            gid = new_group_id(doc["orgId"], doc["commandId"], at)
+            self.pools.groups.append((doc["orgId"], gid, payload["name"]))
         return doc
 
     def update(self) -> Doc:
-        org, gid = (self.rnd.choice(self.pools.groups) if self.pools.groups
-                    else (ORGS[0], "0" * 24))
+        org, gid, name = (self.rnd.choice(self.pools.groups) if self.pools.groups
+                          else (ORGS[0], "0" * 24, "GROUP_RANK_0"))
         if self.rnd.random() < 0.05:
             org = self.rnd.choice(ORGS)  # maybe another org's group: not found
-        name = self.rnd.choice(self.pools.update_names + self.pools.create_names[:2])
+        if self.renames:
+            name = self.rnd.choice(self.pools.update_names + self.pools.create_names[:2])
         payload = {"groupId": gid.upper() if self.rnd.random() < 0.1 else gid, "name": name,
                    "rank": self.rnd.randint(0, 10)}
         doc = self.envelope("UpdateBadgeGroup", payload, issued=self.rnd.random() < 0.5)
         doc["orgId"] = org
         return doc
+
+    def command(self, topic: str, register: bool) -> Doc:
+        if topic == CREATES:
+            return self.create(register)
+        return self.claim() if topic == CLAIMS else self.update()
 
     # -- messages ---------------------------------------------------------------------
 
@@ -128,12 +137,15 @@ class _Generator:
         self.clock += 1
         if key is None and value is None:
             key = b"tombstone"  # a Kafka record needs one of the two
-        message = FuzzMessage(topic, key, value, verdict(value, topic), self.clock)
+        kind = verdict(value, topic)
+        if kind == "valid":  # valid commands carry the contract's key: their order is kept
+            key = entity_key(read(value))
+        message = FuzzMessage(topic, key, value, kind, self.clock)
         self.sent[topic].append(message)
         return message
 
     def valid(self, topic: str) -> FuzzMessage:
-        doc = {CLAIMS: self.claim, CREATES: self.create, UPDATES: self.update}[topic]()
+        doc = self.command(topic, register=True)
         return self.emit(topic, entity_key(doc), json.dumps(doc).encode())
 
     def resend(self, topic: str) -> FuzzMessage | None:
@@ -144,18 +156,25 @@ class _Generator:
         return self.emit(topic, earlier.key, earlier.value)
 
     def mutated(self, topic: str) -> FuzzMessage:
-        doc = {CLAIMS: self.claim, CREATES: self.create, UPDATES: self.update}[topic]()
+        # A mutated create may still make its group, perhaps under a mutated name: updates
+        # name only the groups of unmutated creates.
+        doc = self.command(topic, register=False)
         if self.rnd.random() < OVERSIZED_KEYS:
             return self.oversized_key(topic, doc)
-        mutation = self.rnd.choice(MUTATIONS)
-        value = mutation(self, doc)
+        for _ in range(MUTATION_ATTEMPTS):
+            value = self.rnd.choice(MUTATIONS)(self, json.loads(json.dumps(doc)))
+            # Without renames, no update may change a name: a mutation must not make one.
+            if self.renames or topic != UPDATES or verdict(value, topic) != "valid":
+                break
+        else:
+            value = unknown_type(self, doc)
         key = entity_key(doc) if self.rnd.random() < 0.8 else self.odd_key()
         return self.emit(topic, key, value)
 
     def oversized_key(self, topic: str, doc: Doc) -> FuzzMessage:
         """A key as large as the broker takes, with a small value: answered, the key is not
         echoed (it would not fit with the answer)."""
-        value = self.rnd.choice((b"not json", _encode({**doc, "type": "Nope"}), _encode(doc)))
+        value = self.rnd.choice((b"not json", _encode({**doc, "type": "Nope"})))
         key = self.rnd.choice((b"\xff", b"k")) * (LIMIT_BYTES - len(value))
         return self.emit(topic, key, value)
 
@@ -324,10 +343,16 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
-def messages(count: int, seed: int, start_ms: int = START_MS, bad_share: float = 0.5,
-             resend_share: float = 0.03) -> list[FuzzMessage]:
-    """`count` messages; every create-topic one before the first update-topic one."""
-    gen = _Generator(seed, start_ms)
+def messages(count: int, seed: int, start_ms: int = START_MS, renames: bool = True,
+             bad_share: float = 0.5, resend_share: float = 0.03) -> list[FuzzMessage]:
+    """`count` messages; every create-topic one before the first update-topic one.
+
+    With `renames=False` no update changes a group's name: then every answer is the same
+    whatever the partition count and however the partitions interleave (each entity's
+    commands share a key, and no command reads another key's entity), so several workers
+    on many partitions must give exactly the model's answers.
+    """
+    gen = _Generator(seed, start_ms, renames)
     out: list[FuzzMessage] = []
     for i in range(count):
         # First half: claims and creates; second half: claims and updates.
