@@ -121,23 +121,17 @@ async def run(settings: Any, messages: Sequence[FuzzMessage], healthy: Callable[
             await reader.until(*_expected_counts(messages[:end]), timeout, healthy)
     finally:
         await reader.consumer.stop()
-    report = check(messages, reader.results, reader.letters, prefix)
-    model = fold(messages)
+    model = Model()
+    report = check(messages, reader.results, reader.letters, prefix, model)
     report.state_mismatches = await compare_state(settings, model)
     report.seconds = time.monotonic() - started
     return report
 
 
-def fold(messages: Sequence[FuzzMessage]) -> Model:
-    model = Model()
-    for m in messages:
-        model.apply_raw(m.value, m.timestamp_ms / 1000, m.topic)
-    return model
-
-
 def check(messages: Sequence[FuzzMessage], results: list[Doc], letters: list[Doc],
-          prefix: str) -> FuzzReport:
-    """Each message's answer (or dead letter) against the model's, as multisets."""
+          prefix: str, model: Model) -> FuzzReport:
+    """Each message's answer (or dead letter) against the model's, as multisets; `model`
+    (fresh) is left holding the state the messages must leave."""
     report = FuzzReport(messages=len(messages), results=len(results),
                         dead_letters=len(letters),
                         kinds=dict(Counter(m.kind for m in messages)))
@@ -145,7 +139,6 @@ def check(messages: Sequence[FuzzMessage], results: list[Doc], letters: list[Doc
     for result in results:
         published[result["commandId"]].append(result)
     expected_letters: Counter[tuple[str, str]] = Counter()
-    model = Model()
     for m in messages:
         expected = model.apply_raw(m.value, m.timestamp_ms / 1000, m.topic)
         if expected is None:
