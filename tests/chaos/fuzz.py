@@ -2,8 +2,9 @@
 
 `messages(count, seed)` gives `count` messages, reproducible from the seed, as
 `FuzzMessage(topic, key, value, kind, timestamp_ms)`: the topic suffix ("badge-claims",
-"create-badge-group", "update-badge-group"), the key and value bytes to publish (either may
-be None), what the service must make of it according to the reference model ("valid",
+"create-badge-group", "update-badge-group"), the key and value bytes to publish (one of
+them may be None; a valid command always has the contract's key), what the service must
+make of it according to the reference model ("valid",
 "invalid" or "unreadable", see `model.verdict`), and the record timestamp to publish it with
 (the time of the commands that carry no issuedAt).
 
@@ -17,8 +18,8 @@ commandId of its own, so that its answer does not depend on the order of other t
 Every create-topic message comes before the first update-topic message, and the update
 commands name groups created before them: a run that publishes the list in order, with one
 partition per topic and the creates answered before the updates are sent, has one correct
-answer per message, the model's. `python -m tests.chaos.fuzz --count 10000 --seed 1` prints
-a summary of what would be sent.
+answer per message, the model's (with `renames=False`, on any number of partitions).
+`python -m tests.chaos.fuzz --count 10000 --seed 1` prints a summary of what would be sent.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ ORGS = (50156, 7, 900001)
 # current time instead: the broker deletes records older than the topic's retention.
 START_MS = 1_764_300_000_000
 MUTATION_ATTEMPTS = 20
-OVERSIZED_KEYS = 0.005 # share of the bad messages whose key nearly fills a record
+OVERSIZED_KEYS = 0.005  # share of the bad messages whose key nearly fills a record
 LIMIT_BYTES = 1_040_000  # key + value of such a record: under the broker's 1 MiB default
 HUGE = (300, 5_000, 60_000)  # lengths of huge strings (the contract allows 256)
 DEEP = (20, 500, 5_000, 50_000)  # nesting depths; the deepest are beyond any JSON parser's
@@ -369,8 +370,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-renames", action="store_true", help="updates keep the name")
     args = parser.parse_args()
-    found = messages(args.count, args.seed)
+    found = messages(args.count, args.seed, renames=not args.no_renames)
     kinds = Counter((m.topic, m.kind) for m in found)
     for (topic, kind), n in sorted(kinds.items()):
         print(f"{topic:20} {kind:10} {n}")
