@@ -57,7 +57,7 @@ class DeadLetter(BaseModel):
     partition: int
     offset: int
     timestamp: float | None
-    key: str | None
+    key: str | None  # its first KiB, decoded as UTF-8 with replacements
     valueSize: int
     valueSha256: str
     # A prefix only: the original may be as large as Kafka allows, this record must fit.

@@ -34,6 +34,10 @@ from service.store_docs import Fence
 log = logging.getLogger(__name__)
 
 PREVIEW_BYTES = 1024
+# No key of the contract is longer (ids, or an org and a 256-character name). A longer one
+# would be sent back with its answer and could push it past the broker's message size, where
+# it would be refused on every retry and stop its partition.
+MAX_REPLY_KEY_BYTES = 1024
 RESERVATION_ATTEMPTS = 5
 
 
@@ -86,12 +90,20 @@ def rejection_json(invalid: Invalid) -> str:
     ).model_dump_json()
 
 
+def reply_key(key: bytes | None) -> bytes | None:
+    """The key of an answer: the command's, or the SHA-256 (hex) of one too long to echo."""
+    if key is None or len(key) <= MAX_REPLY_KEY_BYTES:
+        return key
+    return hashlib.sha256(key).hexdigest().encode()
+
+
 def dead_letter_json(incoming: Incoming, reason: str) -> str:
     value = incoming.value or b""
+    key = incoming.key
     return DeadLetter(
         reason=reason, topic=incoming.origin.topic, partition=incoming.origin.partition,
         offset=incoming.origin.offset, timestamp=incoming.origin.timestamp,
-        key=incoming.key.decode("utf-8", "replace") if incoming.key is not None else None,
+        key=key[:PREVIEW_BYTES].decode("utf-8", "replace") if key is not None else None,
         valueSize=len(value), valueSha256=hashlib.sha256(value).hexdigest(),
         valuePreview=base64.b64encode(value[:PREVIEW_BYTES]).decode(),
     ).model_dump_json()
@@ -152,17 +164,18 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
 
 async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:
     message = incoming.message
+    key = reply_key(incoming.key)
     if isinstance(message, Unreadable):
         value = dead_letter_json(incoming, message.reason)
-        work.out.append(Outgoing(True, incoming.key, value.encode()))
+        work.out.append(Outgoing(True, key, value.encode()))
         return
     if isinstance(message, Invalid):
-        work.out.append(Outgoing(False, incoming.key, rejection_json(message).encode()))
+        work.out.append(Outgoing(False, key, rejection_json(message).encode()))
         return
-    key = log_key(message)
-    if key not in work.answered:
-        work.answered[key] = await _answer(message, incoming, work, store)
-    work.out.append(Outgoing(False, incoming.key, work.answered[key].encode()))
+    entry = log_key(message)
+    if entry not in work.answered:
+        work.answered[entry] = await _answer(message, incoming, work, store)
+    work.out.append(Outgoing(False, key, work.answered[entry].encode()))
 
 
 async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Store) -> str:

@@ -2,8 +2,9 @@
 
 `messages(count, seed)` gives `count` messages, reproducible from the seed, as
 `FuzzMessage(topic, key, value, kind, timestamp_ms)`: the topic suffix ("badge-claims",
-"create-badge-group", "update-badge-group"), the key and value bytes to publish (either may
-be None), what the service must make of it according to the reference model ("valid",
+"create-badge-group", "update-badge-group"), the key and value bytes to publish (one of
+them may be None; a valid command always has the contract's key), what the service must
+make of it according to the reference model ("valid",
 "invalid" or "unreadable", see `model.verdict`), and the record timestamp to publish it with
 (the time of the commands that carry no issuedAt).
 
@@ -17,8 +18,8 @@ commandId of its own, so that its answer does not depend on the order of other t
 Every create-topic message comes before the first update-topic message, and the update
 commands name groups created before them: a run that publishes the list in order, with one
 partition per topic and the creates answered before the updates are sent, has one correct
-answer per message, the model's. `python -m tests.chaos.fuzz --count 10000 --seed 1` prints
-a summary of what would be sent.
+answer per message, the model's (with `renames=False`, on any number of partitions).
+`python -m tests.chaos.fuzz --count 10000 --seed 1` prints a summary of what would be sent.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from tests.chaos.model import OWNER_TYPES, issued_at, new_group_id, verdict
+from tests.chaos.model import OWNER_TYPES, issued_at, new_group_id, read, verdict
 
 CLAIMS, CREATES, UPDATES = "badge-claims", "create-badge-group", "update-badge-group"
 TOPICS = (CLAIMS, CREATES, UPDATES)
@@ -40,6 +41,9 @@ ORGS = (50156, 7, 900001)
 # Record timestamps start here by default, one millisecond apart. A live run passes the
 # current time instead: the broker deletes records older than the topic's retention.
 START_MS = 1_764_300_000_000
+MUTATION_ATTEMPTS = 20
+OVERSIZED_KEYS = 0.005  # share of the bad messages whose key nearly fills a record
+LIMIT_BYTES = 1_040_000  # key + value of such a record: under the broker's 1 MiB default
 HUGE = (300, 5_000, 60_000)  # lengths of huge strings (the contract allows 256)
 DEEP = (20, 500, 5_000, 50_000)  # nesting depths; the deepest are beyond any JSON parser's
 OPERATORS = ({"$ne": None}, {"$gt": ""}, {"$where": "1"}, {"$in": ["a"]}, {"$regex": ".*"})
@@ -65,12 +69,13 @@ class _Pools:
         self.refs = ["123", "ABC", "$ne", "ref:with:colons"]
         self.create_names = [f"GROUP_RANK_{i}" for i in range(8)] + ["$gt", "Gold", "gold"]
         self.update_names = [f"RENAMED_{i}" for i in range(6)] + ["Gold", "GROUP_RANK_1"]
-        self.groups: list[tuple[int, str]] = []  # (org, id) of creates generated so far
+        self.groups: list[tuple[int, str, str]] = []  # (org, id, name) of the creates so far
 
 
 class _Generator:
-    def __init__(self, seed: int, start_ms: int) -> None:
+    def __init__(self, seed: int, start_ms: int, renames: bool) -> None:
         self.rnd = random.Random(seed)
+        self.renames = renames
         self.pools = _Pools(self.rnd)
         self.sent: dict[str, list[FuzzMessage]] = {t: [] for t in TOPICS}
         self.clock = start_ms
@@ -97,39 +102,51 @@ class _Generator:
                    "referenceId": self.rnd.choice(self.pools.refs)}
         return self.envelope(type_, payload, issued=self.rnd.random() < 0.5)
 
-    def create(self) -> Doc:
+    def create(self, register: bool = True) -> Doc:
         payload = {"name": self.rnd.choice(self.pools.create_names),
                    "rank": self.rnd.randint(-5, 100)}
         # Always with issuedAt: the generator derives the group id from it, as the service.
         doc = self.envelope("CreateBadgeGroup", payload, issued=True)
         at = issued_at(doc["issuedAt"])
         assert at is not None
-        self.pools.groups.append(
-            (doc["orgId"], new_group_id(doc["orgId"], doc["commandId"], at)))
+        if register:  # a valid create: later updates may name its group
+            gid = new_group_id(doc["orgId"], doc["commandId"], at)
+            self.pools.groups.append((doc["orgId"], gid, payload["name"]))
         return doc
 
     def update(self) -> Doc:
-        org, gid = (self.rnd.choice(self.pools.groups) if self.pools.groups
-                    else (ORGS[0], "0" * 24))
+        org, gid, name = (self.rnd.choice(self.pools.groups) if self.pools.groups
+                          else (ORGS[0], "0" * 24, "GROUP_RANK_0"))
         if self.rnd.random() < 0.05:
             org = self.rnd.choice(ORGS)  # maybe another org's group: not found
-        name = self.rnd.choice(self.pools.update_names + self.pools.create_names[:2])
+        if self.renames:
+            name = self.rnd.choice(self.pools.update_names + self.pools.create_names[:2])
         payload = {"groupId": gid.upper() if self.rnd.random() < 0.1 else gid, "name": name,
                    "rank": self.rnd.randint(0, 10)}
         doc = self.envelope("UpdateBadgeGroup", payload, issued=self.rnd.random() < 0.5)
         doc["orgId"] = org
         return doc
 
+    def command(self, topic: str, register: bool) -> Doc:
+        if topic == CREATES:
+            return self.create(register)
+        return self.claim() if topic == CLAIMS else self.update()
+
     # -- messages ---------------------------------------------------------------------
 
     def emit(self, topic: str, key: bytes | None, value: bytes | None) -> FuzzMessage:
         self.clock += 1
-        message = FuzzMessage(topic, key, value, verdict(value, topic), self.clock)
+        if key is None and value is None:
+            key = b"tombstone"  # a Kafka record needs one of the two
+        kind = verdict(value, topic)
+        if kind == "valid":  # valid commands carry the contract's key: their order is kept
+            key = entity_key(read(value))
+        message = FuzzMessage(topic, key, value, kind, self.clock)
         self.sent[topic].append(message)
         return message
 
     def valid(self, topic: str) -> FuzzMessage:
-        doc = {CLAIMS: self.claim, CREATES: self.create, UPDATES: self.update}[topic]()
+        doc = self.command(topic, register=True)
         return self.emit(topic, entity_key(doc), json.dumps(doc).encode())
 
     def resend(self, topic: str) -> FuzzMessage | None:
@@ -140,10 +157,26 @@ class _Generator:
         return self.emit(topic, earlier.key, earlier.value)
 
     def mutated(self, topic: str) -> FuzzMessage:
-        doc = {CLAIMS: self.claim, CREATES: self.create, UPDATES: self.update}[topic]()
-        mutation = self.rnd.choice(MUTATIONS)
-        value = mutation(self, doc)
+        # A mutated create may still make its group, perhaps under a mutated name: updates
+        # name only the groups of unmutated creates.
+        doc = self.command(topic, register=False)
+        if self.rnd.random() < OVERSIZED_KEYS:
+            return self.oversized_key(topic, doc)
+        for _ in range(MUTATION_ATTEMPTS):
+            value = self.rnd.choice(MUTATIONS)(self, json.loads(json.dumps(doc)))
+            # Without renames, no update may change a name: a mutation must not make one.
+            if self.renames or topic != UPDATES or verdict(value, topic) != "valid":
+                break
+        else:
+            value = unknown_type(self, doc)
         key = entity_key(doc) if self.rnd.random() < 0.8 else self.odd_key()
+        return self.emit(topic, key, value)
+
+    def oversized_key(self, topic: str, doc: Doc) -> FuzzMessage:
+        """A key as large as the broker takes, with a small value: answered, the key is not
+        echoed (it would not fit with the answer)."""
+        value = self.rnd.choice((b"not json", _encode({**doc, "type": "Nope"})))
+        key = self.rnd.choice((b"\xff", b"k")) * (LIMIT_BYTES - len(value))
         return self.emit(topic, key, value)
 
     def odd_key(self) -> bytes | None:
@@ -311,10 +344,16 @@ MUTATIONS: tuple[Mutation, ...] = (
 )
 
 
-def messages(count: int, seed: int, start_ms: int = START_MS, bad_share: float = 0.5,
-             resend_share: float = 0.03) -> list[FuzzMessage]:
-    """`count` messages; every create-topic one before the first update-topic one."""
-    gen = _Generator(seed, start_ms)
+def messages(count: int, seed: int, start_ms: int = START_MS, renames: bool = True,
+             bad_share: float = 0.5, resend_share: float = 0.03) -> list[FuzzMessage]:
+    """`count` messages; every create-topic one before the first update-topic one.
+
+    With `renames=False` no update changes a group's name: then every answer is the same
+    whatever the partition count and however the partitions interleave (each entity's
+    commands share a key, and no command reads another key's entity), so several workers
+    on many partitions must give exactly the model's answers.
+    """
+    gen = _Generator(seed, start_ms, renames)
     out: list[FuzzMessage] = []
     for i in range(count):
         # First half: claims and creates; second half: claims and updates.
@@ -331,8 +370,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-renames", action="store_true", help="updates keep the name")
     args = parser.parse_args()
-    found = messages(args.count, args.seed)
+    found = messages(args.count, args.seed, renames=not args.no_renames)
     kinds = Counter((m.topic, m.kind) for m in found)
     for (topic, kind), n in sorted(kinds.items()):
         print(f"{topic:20} {kind:10} {n}")

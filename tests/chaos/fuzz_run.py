@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
+from service.kafka import connection_options
 from tests.chaos.fuzz import UPDATES, FuzzMessage
 from tests.chaos.model import Model, answers_match, stored_form
 
@@ -108,8 +109,6 @@ def _expected_counts(messages: Sequence[FuzzMessage]) -> tuple[int, int]:
 async def run(settings: Any, messages: Sequence[FuzzMessage], healthy: Callable[[], None],
               timeout: float = 120.0) -> FuzzReport:
     """Publish, wait for every answer, then compare answers and stored state with the model."""
-    from service.kafka import connection_options  # the worker's own connection settings
-
     options, prefix = connection_options(settings), settings.topic_prefix
     split = next((i for i, m in enumerate(messages) if m.topic == UPDATES), len(messages))
     started = time.monotonic()
@@ -122,23 +121,17 @@ async def run(settings: Any, messages: Sequence[FuzzMessage], healthy: Callable[
             await reader.until(*_expected_counts(messages[:end]), timeout, healthy)
     finally:
         await reader.consumer.stop()
-    report = check(messages, reader.results, reader.letters, prefix)
-    model = fold(messages)
+    model = Model()
+    report = check(messages, reader.results, reader.letters, prefix, model)
     report.state_mismatches = await compare_state(settings, model)
     report.seconds = time.monotonic() - started
     return report
 
 
-def fold(messages: Sequence[FuzzMessage]) -> Model:
-    model = Model()
-    for m in messages:
-        model.apply_raw(m.value, m.timestamp_ms / 1000, m.topic)
-    return model
-
-
 def check(messages: Sequence[FuzzMessage], results: list[Doc], letters: list[Doc],
-          prefix: str) -> FuzzReport:
-    """Each message's answer (or dead letter) against the model's, as multisets."""
+          prefix: str, model: Model) -> FuzzReport:
+    """Each message's answer (or dead letter) against the model's, as multisets; `model`
+    (fresh) is left holding the state the messages must leave."""
     report = FuzzReport(messages=len(messages), results=len(results),
                         dead_letters=len(letters),
                         kinds=dict(Counter(m.kind for m in messages)))
@@ -146,7 +139,6 @@ def check(messages: Sequence[FuzzMessage], results: list[Doc], letters: list[Doc
     for result in results:
         published[result["commandId"]].append(result)
     expected_letters: Counter[tuple[str, str]] = Counter()
-    model = Model()
     for m in messages:
         expected = model.apply_raw(m.value, m.timestamp_ms / 1000, m.topic)
         if expected is None:

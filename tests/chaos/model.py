@@ -15,6 +15,7 @@ Public API (what the chaos checker and the property tests use):
   accepts every type). Returns the result event the service publishes, as a dict:
   `{"commandId", "type", "orgId", "data", "errors", "warnings"}`. A repeat of a valid
   command (same orgId and commandId) returns the first answer and changes nothing.
+  `model.copy()` is an independent copy (to try several orders of the same commands).
 - `model.apply_raw(value, at, topic=None) -> dict | None`: the same from the message bytes;
   None when the message is unreadable (the service dead-letters it).
 - State, as the service stores it (ObjectIds as lower-case hex strings):
@@ -33,6 +34,7 @@ Public API (what the chaos checker and the property tests use):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -368,6 +370,10 @@ class Model:
         self.groups: dict[str, Doc] = {}
         self.names: dict[tuple[int, str], str] = {}
         self.answers: dict[tuple[int, str], Doc] = {}
+
+    def copy(self) -> Model:
+        """An independent copy, e.g. to try several orders of the same commands."""
+        return copy.deepcopy(self)
 
     def apply_raw(self, value: bytes | None, at: float, topic: str | None = None) -> Doc | None:
         try:

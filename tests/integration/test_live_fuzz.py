@@ -6,6 +6,7 @@ answer every bad message with an error result or a dead letter.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -16,7 +17,9 @@ from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-COUNT, SEED = 1_200, 20261128
+# `make test` runs 1,200; BADGES_FUZZ_COUNT=10000 runs the long version (about a minute here).
+COUNT = int(os.environ.get("BADGES_FUZZ_COUNT", "1200"))
+SEED = int(os.environ.get("BADGES_FUZZ_SEED", "20261128"))
 
 
 @pytest.fixture
@@ -40,7 +43,8 @@ async def test_worker_survives_and_answers_every_fuzzed_message(
     assert worker.process is not None
     pid = worker.process.pid
     messages = fuzz.messages(COUNT, SEED, start_ms=int(time.time() * 1000))
-    report = await fuzz_run.run(settings, messages, lambda: _healthy(worker, pid), timeout=90)
+    report = await fuzz_run.run(settings, messages, lambda: _healthy(worker, pid),
+                                timeout=90 + COUNT / 20)
     _healthy(worker, pid)
     summary = report.summary()
     print(f"live fuzz: {summary}")

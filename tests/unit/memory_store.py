@@ -14,15 +14,7 @@ from typing import Any
 
 from schemas import CommandType, Topics, parse
 from service.app import TOPIC_TYPES
-from service.domain.model import (
-    ClaimKey,
-    Effect,
-    Group,
-    ReleaseName,
-    ReserveName,
-    SaveGroup,
-    SetClaim,
-)
+from service.domain import model as m
 from service.domain.state import Reads, Snapshot
 from service.handler import Incoming, Origin, Outgoing, store_batch
 from service.store import LogEntry
@@ -33,7 +25,7 @@ Doc = dict[str, Any]
 ACCEPTED = {Topics("x").command(t).split(".")[1]: types for t, types in TOPIC_TYPES.items()}
 
 
-def claim_id(key: ClaimKey) -> str:
+def claim_id(key: m.ClaimKey) -> str:
     return f"{key.org_id}:{key.badge_id}:{key.owner_type}:{key.reference_id}"
 
 
@@ -58,10 +50,10 @@ class MemoryStore:
         names = {n: self.names[n] for n in reads.names if n in self.names}
         return Snapshot(active, groups, names, frozenset(stored))
 
-    async def reserve_name(self, effect: ReserveName, fence: Fence | None = None) -> str:
+    async def reserve_name(self, effect: m.ReserveName, fence: Fence | None = None) -> str:
         return self.names.setdefault((effect.org_id, effect.name), effect.group_id)
 
-    async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
+    async def release_name(self, effect: m.ReleaseName, fence: Fence | None = None) -> None:
         if self.names.get((effect.org_id, effect.name)) == effect.group_id:
             del self.names[(effect.org_id, effect.name)]
 
@@ -76,16 +68,16 @@ class MemoryStore:
     async def mark_done(self, keys: Sequence[str]) -> None:
         self.done.update(keys)
 
-    async def apply(self, effects: Sequence[tuple[Effect, Fence | None]],
-                    stored_claims: frozenset[ClaimKey] = frozenset()) -> None:
+    async def apply(self, effects: Sequence[tuple[m.Effect, Fence | None]],
+                    stored_claims: frozenset[m.ClaimKey] = frozenset()) -> None:
         # One process, no zombies: fences change nothing here.
         for effect, _ in effects:
-            if isinstance(effect, SetClaim):
+            if isinstance(effect, m.SetClaim):
                 self._set_claim(effect)
-            elif isinstance(effect, SaveGroup):
+            elif isinstance(effect, m.SaveGroup):
                 self.groups[effect.group.id] = _group_doc(effect.group)
 
-    def _set_claim(self, effect: SetClaim) -> None:
+    def _set_claim(self, effect: m.SetClaim) -> None:
         key = effect.key
         doc = self.claims.setdefault(claim_id(key), {
             "_id": claim_id(key), "orgId": key.org_id, "badgeMetaId": key.badge_id,
@@ -101,15 +93,15 @@ class MemoryStore:
         return self.claims, self.groups, dict(self.names), results
 
 
-def _group_doc(g: Group) -> Doc:
+def _group_doc(g: m.Group) -> Doc:
     return {"_id": g.id, "orgId": g.org_id, "name": g.name, "rank": g.rank,
             "createdBy": g.created_by, "createdOn": g.created_on,
             "lastUpdatedBy": g.last_updated_by, "lastUpdatedOn": g.last_updated_on,
             "isActive": g.is_active}
 
 
-def _group(doc: Doc) -> Group:
-    return Group(doc["_id"], doc["orgId"], doc["name"], doc["rank"], doc["createdBy"],
+def _group(doc: Doc) -> m.Group:
+    return m.Group(doc["_id"], doc["orgId"], doc["name"], doc["rank"], doc["createdBy"],
                  doc["createdOn"], doc["lastUpdatedBy"], doc["lastUpdatedOn"], doc["isActive"])
 
 
