@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,8 +14,12 @@ from aiokafka import AIOKafkaProducer
 from schemas import Topics
 from service import kafka
 from service.handler import Outgoing
+from service.retention import HOUR
+from service.retry import retry
 from service.settings import Settings
 from service.store import Store, connect
+
+log = logging.getLogger(__name__)
 
 
 class Runtime(mode.Service):
@@ -46,6 +52,28 @@ class Runtime(mode.Service):
         # send() itself can wait (for metadata, or room in the buffer), so it is bounded too.
         await asyncio.wait_for(send_all(self._producer, self.topics, messages),
                                self.settings.network_timeout_seconds)
+
+    @mode.Service.task
+    async def _expire_command_log(self) -> None:
+        """Expiry passes for the whole time the worker runs, in bounded steps.
+
+        Steps follow each other at once while there is expired work, then pause for the
+        interval. A failed step (an outage) is logged and tried again after the interval.
+        """
+        store = await retry(self.settings, "connecting", self.ready)
+        retention = self.settings.command_log_retention_hours * HOUR
+        while not self.should_stop:
+            more = False
+            try:
+                step = await store.expiry.step(time.time(), retention)
+                more = step.more
+                if step.expired or step.carried:
+                    log.debug("command log: %d entries expired, %d pending kept",
+                              step.expired, step.carried)
+            except Exception as exc:
+                log.warning("command log expiry failed (%.300r); trying again in %gs", exc,
+                            self.settings.command_log_expiry_interval_seconds)
+            await self.sleep(0 if more else self.settings.command_log_expiry_interval_seconds)
 
     async def on_stop(self) -> None:
         if self._producer is not None:

@@ -11,7 +11,10 @@ Collections:
                 speed), so a redelivered command is answered identically and applied once
 - commands_done _id = a log _id whose effects are all stored; a log entry without one is
                 pending. A separate insert, not an update of the entry: FerretDB updates
-                cost a scan each (2.3 s for 100 entries among 2900, against 3 ms to insert)
+                cost a scan each (2.3 s for 100 entries among 2900, against 3 ms to insert).
+                `bucket`: the retention bucket it was written in (service/retention.py)
+- commands_expiry  the keys of the entries marked done, per time bucket, for the log's
+                retention (service/store_retention.py)
 Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
 Reads and writes go by _id, equality or `$in`: the _id index serves them on MongoDB and on
 the test stack's patched FerretDB (deploy/ferretdb/patches), which scans the whole
@@ -23,7 +26,8 @@ for many documents; an upsert is a lookup and a write per document).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +47,10 @@ from service.domain.model import (
     SetClaim,
 )
 from service.domain.state import Reads, Snapshot
+from service.retention import bucket_of
 from service.settings import Settings
 from service.store_codec import effects_from_log, effects_to_log
+from service.store_retention import MARKER_BUCKET, CommandLogExpiry
 
 Doc = dict[str, Any]
 DUPLICATE_KEY = 11000
@@ -76,13 +82,15 @@ def _name_id(org_id: int, name: str) -> str:
 
 
 class Store:
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], clock: Callable[[], float] = time.time) -> None:
+        """`clock`: seconds since the epoch, for the command log's retention (tests fake it)."""
         self.db = db
         self.claims = db["badge_claims"]
         self.groups = db["badge_groups"]
         self.names = db["group_names"]
         self.log = db["commands"]
         self.done = db["commands_done"]
+        self.expiry = CommandLogExpiry(db, self.log, self.done, clock)
         # Log entries whose effects this process has applied and whose done-markers may not
         # be stored yet (they are written while the batch's results are published).
         self._applied: set[str] = set()
@@ -126,15 +134,22 @@ class Store:
         self._applied.update(keys)
 
     async def mark_done(self, keys: Sequence[str]) -> None:
+        """Store the entries' done-markers, and record the keys for the log's retention."""
         if not keys:
             return
+        bucket = bucket_of(self.expiry.clock())
+        await asyncio.gather(self._insert_markers(keys, bucket),
+                             self.expiry.record(bucket, keys))
+        self._applied.difference_update(keys)
+
+    async def _insert_markers(self, keys: Sequence[str], bucket: int) -> None:
         try:
-            await self.done.insert_many([{"_id": key} for key in keys], ordered=False)
+            await self.done.insert_many([{"_id": key, MARKER_BUCKET: bucket} for key in keys],
+                                        ordered=False)
         except BulkWriteError as exc:
             # Marked already by another worker that ran the same batch during a rebalance.
             if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
                 raise
-        self._applied.difference_update(keys)
 
     # -- reading state ----------------------------------------------------------------
 
