@@ -34,6 +34,11 @@ def chunk_id(bucket: int, slot: int) -> str:
     return f"{bucket}:{slot}"
 
 
+def bucket_in(chunk: str) -> int:
+    """The bucket of a chunk id."""
+    return int(chunk.split(":", 1)[0])
+
+
 def page_ids(bucket: int, first_slot: int) -> list[str]:
     """The chunk ids of one page of a bucket, from `first_slot`."""
     return [chunk_id(bucket, s) for s in range(first_slot, first_slot + SLOTS_PER_PAGE)]

@@ -28,12 +28,19 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from service.retention import SLOTS_PER_PAGE, bucket_of, chunk_id, last_expired_bucket, page_ids
+from service.retention import (
+    SLOTS_PER_PAGE,
+    bucket_in,
+    bucket_of,
+    chunk_id,
+    last_expired_bucket,
+    page_ids,
+)
 
 Doc = dict[str, Any]
 CURSOR = "cursor"
 MARKER_BUCKET = "bucket"  # in a done-marker: the bucket it was written in
-EMPTY_BUCKETS_PER_STEP = 64  # after a long idle spell, catch up in steps of this many
+BUCKETS_AHEAD = 64  # after a long idle spell, catch up in steps of this many buckets
 DELETE_PAGE = 256  # chunk ids per delete of a finished bucket
 
 
@@ -110,24 +117,31 @@ class CommandLogExpiry:
     # -- expiring ------------------------------------------------------------------------
 
     async def step(self, now: float, retention_seconds: float) -> Step:
-        """Expire one page of chunks (or move past empty buckets); bounded work."""
+        """Expire one page of chunks, or finish a bucket and find the next one; bounded."""
         cursor = await self.chunks.find_one({"_id": CURSOR})
         if cursor is None:
             return Step(0, 0, more=False)  # nothing was ever recorded
         bucket, slot = cursor["bucket"], cursor["slot"]
         last = last_expired_bucket(now, retention_seconds)
-        passed = 0
-        while bucket <= last and passed < EMPTY_BUCKETS_PER_STEP:
-            chunks = await self.chunks.find(_any_id(page_ids(bucket, slot))).to_list()
-            if chunks:
-                expired, carried = await self._expire(bucket, chunks, now)
-                await self._move_cursor(bucket, slot + SLOTS_PER_PAGE)
-                return Step(expired, carried, more=True)
-            await self._delete_chunks(bucket, slot)
-            bucket, slot, passed = bucket + 1, 0, passed + 1
-        if passed:
-            await self._move_cursor(bucket, slot)
-        return Step(0, 0, more=bucket <= last)
+        if bucket > last:
+            return Step(0, 0, more=False)
+        chunks = await self.chunks.find(_any_id(page_ids(bucket, slot))).to_list()
+        if chunks:
+            expired, carried = await self._expire(bucket, chunks, now)
+            await self._move_cursor(bucket, slot + SLOTS_PER_PAGE)
+            return Step(expired, carried, more=True)
+        await self._delete_chunks(bucket, slot)
+        following = await self._next_bucket(bucket + 1, last)
+        await self._move_cursor(following, 0)
+        return Step(0, 0, more=following <= last)
+
+    async def _next_bucket(self, first: int, last: int) -> int:
+        """The first bucket from `first` to `last` that has chunks, looking a bounded number
+        of buckets ahead (after an idle spell, most have none); past them if none has."""
+        ahead = range(first, min(last, first + BUCKETS_AHEAD - 1) + 1)
+        ids = [chunk_id(b, s) for b in ahead for s in range(SLOTS_PER_PAGE)]
+        found = [d["_id"] async for d in self.chunks.find(_any_id(ids), {"_id": 1})]
+        return min((bucket_in(c) for c in found), default=ahead.stop)
 
     async def _expire(self, bucket: int, chunks: Sequence[Doc], now: float
                       ) -> tuple[int, int]:
