@@ -139,6 +139,8 @@ class CommandLogExpiry:
         """The first bucket from `first` to `last` that has chunks, looking a bounded number
         of buckets ahead (after an idle spell, most have none); past them if none has."""
         ahead = range(first, min(last, first + BUCKETS_AHEAD - 1) + 1)
+        if not ahead:
+            return first  # an empty `$in` is not served by FerretDB's index: a scan
         ids = [chunk_id(b, s) for b in ahead for s in range(SLOTS_PER_PAGE)]
         found = [d["_id"] async for d in self.chunks.find(_any_id(ids), {"_id": 1})]
         return min((bucket_in(c) for c in found), default=ahead.stop)

@@ -208,7 +208,9 @@ async def test_a_pass_reads_by_id_only_and_as_much_as_it_expires(
         assert name != "insert", "an expiry pass with nothing pending writes nothing new"
         assert set(query) == {"_id"}, f"{name} {query}: not by _id alone"
         wanted = query["_id"]
-        assert isinstance(wanted, str) or set(wanted) == {"$in"}, f"{name} {query}"
+        # An empty $in is not pushed down to FerretDB's index either: a scan.
+        assert isinstance(wanted, str) or (set(wanted) == {"$in"} and wanted["$in"]), \
+            f"{name} {query}"
         touched |= {wanted} if isinstance(wanted, str) else set(wanted["$in"])
     # What it read and deleted: the cursor, chunk ids and the expired keys; no live entry.
     assert {_key(i) for i in expiring} <= touched
