@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mode
@@ -18,6 +18,7 @@ from service.retention import HOUR
 from service.retry import retry
 from service.settings import Settings
 from service.store import Store, connect
+from service.store_retention import CommandLogExpiry
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +56,37 @@ class Runtime(mode.Service):
 
     @mode.Service.task
     async def _expire_command_log(self) -> None:
-        """Expiry passes for the whole time the worker runs, in bounded steps.
-
-        Steps follow each other at once while there is expired work, then pause for the
-        interval. A failed step (an outage) is logged and tried again after the interval.
-        """
         store = await retry(self.settings, "connecting", self.ready)
-        retention = self.settings.command_log_retention_hours * HOUR
-        while not self.should_stop:
-            more = False
-            try:
-                step = await store.expiry.step(time.time(), retention)
-                more = step.more
-                if step.expired or step.carried:
-                    log.debug("command log: %d entries expired, %d pending kept",
-                              step.expired, step.carried)
-            except Exception as exc:
-                log.warning("command log expiry failed (%.300r); trying again in %gs", exc,
-                            self.settings.command_log_expiry_interval_seconds)
-            await self.sleep(0 if more else self.settings.command_log_expiry_interval_seconds)
+        await expiry_passes(store.expiry, self.settings, time.time, self.sleep,
+                            lambda: not self.should_stop)
 
     async def on_stop(self) -> None:
         if self._producer is not None:
             await asyncio.wait_for(self._producer.stop(), self.settings.network_timeout_seconds)
         if self._store is not None:
             await self._store.db.client.close()
+
+
+async def expiry_passes(expiry: CommandLogExpiry, settings: Settings,
+                        clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                        running: Callable[[], bool]) -> None:
+    """The command log's expiry, for as long as `running()`: bounded steps one after the
+    other while there is expired work, then a pause of the interval. A failed step (an
+    outage) is logged and tried again after the interval: the expiry can wait."""
+    retention = settings.command_log_retention_hours * HOUR
+    interval = settings.command_log_expiry_interval_seconds
+    while running():
+        more = False
+        try:
+            step = await expiry.step(clock(), retention)
+            more = step.more
+            if step.expired or step.carried:
+                log.debug("command log: %d entries expired, %d pending kept",
+                          step.expired, step.carried)
+        except Exception as exc:
+            log.warning("command log expiry failed (%.300r); trying again in %gs",
+                        exc, interval)
+        await sleep(0 if more else interval)
 
 
 async def send_all(producer: AIOKafkaProducer, topics: Topics,
