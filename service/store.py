@@ -112,12 +112,24 @@ class Store:
         if docs:
             async for marker in self.done.find(_any_id(d["_id"] for d in docs)):
                 done.add(marker["_id"])
+        unmarked = {d["_id"] for d in docs} - done - self._applied
+        if unmarked:
+            unmarked = await self._still_logged(unmarked)
         for doc in docs:
             effects = effects_from_log(doc["effects"])
             key = doc["_id"]
-            pending = key not in done and key not in self._applied
-            found[key] = LogEntry(key, doc["result"], effects, pending=pending)
+            if key in done or key in self._applied or key in unmarked:
+                found[key] = LogEntry(key, doc["result"], effects, pending=key in unmarked)
         return found
+
+    async def _still_logged(self, keys: set[str]) -> set[str]:
+        """The entries, seen without a done-marker, that are still logged: pending ones.
+
+        The retention deletes an expired entry, then its marker: read between the two, an
+        expired entry looks pending, and re-applying its effects would undo newer ones. It
+        is gone when read again, so it counts as not logged: the command is new.
+        """
+        return {d["_id"] async for d in self.log.find(_any_id(keys), {"_id": 1})}
 
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
         if not entries:

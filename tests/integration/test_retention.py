@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 from bson import ObjectId
@@ -216,3 +216,40 @@ async def test_a_pass_reads_by_id_only_and_as_much_as_it_expires(
     assert {_key(i) for i in expiring} <= touched
     assert not touched & set(live)
     assert await _ids(mongo_db, "commands") == set(live)
+
+
+class _PassBeforeMarkersAreRead:
+    """The done-markers collection, but an expiry pass runs before each read of it."""
+
+    def __init__(self, markers: Any, expire: Callable[[], Awaitable[object]]) -> None:
+        self.markers = markers
+        self.expire = expire
+
+    def find(self, *args: Any, **kwargs: Any) -> AsyncIterator[dict]:
+        async def rows() -> AsyncIterator[dict]:
+            await self.expire()
+            async for doc in self.markers.find(*args, **kwargs):
+                yield doc
+        return rows()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.markers, name)
+
+
+async def test_an_entry_expired_while_it_is_looked_up_is_new_not_pending(
+    mongo_db: AsyncDatabase[dict]
+) -> None:
+    clock = Clock(T0)
+    writer = Store(mongo_db, clock=clock)
+    badge, claim_id, unclaim_id = str(ObjectId()), str(uuid.uuid4()), str(uuid.uuid4())
+    await handle_batch([_command("ClaimBadge", badge, claim_id, 0),
+                        _command("UnclaimBadge", badge, unclaim_id, 1)], writer)
+    # The redelivered unclaim is looked up in the log just before the pass deletes its
+    # entry, and its marker just after: it must not be taken for a pending entry (whose
+    # effects would be applied again), but for a new command.
+    clock.now = T0 + RETENTION + BUCKET_SECONDS
+    reader = Store(mongo_db, clock=clock)
+    reader.done = cast(Any, _PassBeforeMarkersAreRead(
+        reader.done, lambda: _expire_all(writer.expiry, clock.now)))
+    [answer] = await handle_batch([_command("UnclaimBadge", badge, unclaim_id, 2)], reader)
+    assert [e["code"] for e in json.loads(answer.value)["errors"]] == [737]
