@@ -2,7 +2,8 @@
 
 Collection `commands_expiry`:
 - "<bucket>:<slot>"  a chunk: the keys of log entries marked done during that bucket (one
-                     chunk per `mark_done`), slots taken in order 0, 1, 2, ... per bucket
+                     chunk per `mark_done`), slots taken in order from 0 in each of four
+                     lanes (0, 4, 8, ...; 1, 5, 9, ...), one lane per process
 - "cursor"           {bucket, slot}: where the next pass starts; every bucket before it is
                      expired, and the pages of its bucket before `slot`
 Every read and write goes by `_id` equality or `$in` (FerretDB scans for anything else), so
@@ -20,6 +21,7 @@ cursor moved back by the slower one, only redo work, and never skip a chunk.
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,10 @@ CURSOR = "cursor"
 MARKER_BUCKET = "bucket"  # in a done-marker: the bucket it was written in
 BUCKETS_AHEAD = 64  # after a long idle spell, catch up in steps of this many buckets
 DELETE_PAGE = 256  # chunk ids per delete of a finished bucket
+# A process takes the slots of one lane (lane, lane + 4, ...), so that workers writing at
+# the same time rarely want the same slot, and a bucket's chunks still leave no gap as
+# long as a page (the pass stops at the first page that holds none).
+LANES = 4
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class CommandLogExpiry:
         self.done = done
         self.clock = clock
         self._cursor_written = False
+        self._draw = random.Random()
+        self.lane = self._draw.randrange(LANES)
         self._next = (-1, 0)  # (bucket, its next slot) of this process's chunks
 
     # -- recording (beside the done-markers) --------------------------------------------
@@ -87,17 +95,21 @@ class CommandLogExpiry:
             try:
                 await self.chunks.insert_one({"_id": chunk_id(bucket, slot), "keys": keys})
                 return
-            except DuplicateKeyError:  # another worker took it: the next free one
-                slot = self._take(bucket, await self._free_slot(bucket, slot + 1))
+            except DuplicateKeyError:
+                # Another worker writes in this lane: the next free slot of a lane drawn
+                # anew (two workers that drew the same lane soon write in different ones).
+                self.lane = self._draw.randrange(LANES)
+                slot = await self._free_slot(bucket, slot + 1, self.lane)
+                self._next = (bucket, slot + LANES)
             except PyMongoError:
                 self._give_back(bucket, slot)  # no hole in the slots for a failed insert
                 raise
 
-    def _take(self, bucket: int, at_least: int = 0) -> int:
+    def _take(self, bucket: int) -> int:
         # Taken before the insert's await: this process's concurrent batches never collide.
         last_bucket, free = self._next
-        slot = max(free if last_bucket == bucket else 0, at_least)
-        self._next = (bucket, slot + 1)
+        slot = free if last_bucket == bucket else self.lane
+        self._next = (bucket, slot + LANES)
         return slot
 
     def _give_back(self, bucket: int, slot: int) -> None:
@@ -105,12 +117,13 @@ class CommandLogExpiry:
         if last_bucket == bucket:
             self._next = (bucket, min(free, slot))
 
-    async def _free_slot(self, bucket: int, first: int) -> int:
+    async def _free_slot(self, bucket: int, first: int, lane: int) -> int:
+        """The first slot of `lane` from `first` that holds no chunk."""
         while True:
             ids = page_ids(bucket, first)
             taken = {d["_id"] async for d in self.chunks.find(_any_id(ids), {"_id": 1})}
             for number, chunk in enumerate(ids):
-                if chunk not in taken:
+                if (first + number) % LANES == lane and chunk not in taken:
                     return first + number
             first += SLOTS_PER_PAGE
 
