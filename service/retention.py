@@ -2,9 +2,10 @@
 
 Entries are expired by time bucket: when a batch's entries are marked done, their keys are
 recorded in a chunk document of the bucket of that moment, `_id` "<bucket>:<slot>", slots
-0, 1, 2, ... taken in order. A bucket's chunks are thus found by `_id $in` of consecutive
-slots (the only lookups FerretDB serves from an index), page by page until a page holds
-none, without a range or a scan of the live log.
+taken in order from 0 (in lanes: service/store_retention.py), leaving no gap of a page.
+A bucket's chunks are thus found by `_id $in` of consecutive slots (the only lookups
+FerretDB serves from an index), page by page until a page holds none, without a range or
+a scan of the live log.
 """
 
 from __future__ import annotations
