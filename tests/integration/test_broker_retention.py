@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from bson import ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
 
+from service.client import BadgesClient
 from service.kafka import warn_if_retention_short
 from service.settings import Settings
 from tests.infra.containers import free_port
+from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 30
@@ -69,3 +74,25 @@ async def test_an_unreachable_broker_is_a_warning_within_the_timeout(
     assert time.monotonic() - started < 5
     [line] = _warnings(caplog)
     assert line.startswith("could not read the broker's retention settings")
+
+
+async def test_the_worker_warns_once_at_start_and_records_what_it_marks_done(
+    settings: Settings, mongo_db: AsyncDatabase[dict], tmp_path: Path
+) -> None:
+    short = settings.model_copy(update={"command_log_retention_hours": 100})
+    worker = WorkerProcess(short, tmp_path / "worker.log").start()
+    try:
+        async with BadgesClient(short) as client:
+            command_id = await client.claim(7, 1, str(ObjectId()), "Loyalty", "r")
+            assert (await client.result(command_id)).errors == []
+        warned = [line for line in worker.log().splitlines()
+                  if "BADGES_COMMAND_LOG_RETENTION_HOURS (100 h) does not exceed" in line]
+        assert len(warned) == 1 and "offsets.retention.minutes = 168 h" in warned[0]
+        # Its key is recorded for expiry with its done-marker (written beside the result).
+        deadline = time.monotonic() + TIMEOUT
+        while not await mongo_db["commands_expiry"].find_one({"keys": f"7:{command_id}"}):
+            assert time.monotonic() < deadline, worker.tail()
+            await asyncio.sleep(0.1)  # bounded by the deadline
+        assert "command log expiry failed" not in worker.log()
+    finally:
+        worker.stop()
