@@ -79,6 +79,12 @@ async def test_done_entries_expire_after_the_retention_pending_ones_stay(
     clock = Clock(T0)
     store = Store(mongo_db, clock=clock)
     badge = str(ObjectId())
+    # Logged and marked done by the previous release: no chunk, no bucket in the marker.
+    legacy_id = str(uuid.uuid4())
+    legacy = {"_id": _key(legacy_id), "result": json.dumps({"commandId": legacy_id}),
+              "effects": [], "origin": {"topic": "claims", "partition": 0, "offset": 0}}
+    await mongo_db["commands"].insert_one(legacy)
+    await mongo_db["commands_done"].insert_one({"_id": legacy["_id"]})
     # At T0: a claim, and an unclaim of it (the one redelivered after its expiry below).
     claim_id, unclaim_id = str(uuid.uuid4()), str(uuid.uuid4())
     first = await handle_batch([_command("ClaimBadge", badge, claim_id, 0),
@@ -92,7 +98,8 @@ async def test_done_entries_expire_after_the_retention_pending_ones_stay(
                                Store(mongo_db, clock=clock))
     await store.expiry.record(bucket_of(clock.now), stored.done)
     recent = await _claimed(store, clock, T0 + 2 * HOUR, 2)
-    all_logged = {_key(i) for i in [claim_id, unclaim_id, *old, pending_id, *recent]}
+    all_logged = {_key(i) for i in [legacy_id, claim_id, unclaim_id, *old, pending_id,
+                                    *recent]}
     assert await _ids(mongo_db, "commands") == all_logged
 
     # Just before the retention has passed for the bucket of T0: nothing goes.
@@ -105,9 +112,9 @@ async def test_done_entries_expire_after_the_retention_pending_ones_stay(
     later = T0 + 120 + RETENTION + BUCKET_SECONDS
     steps = await _expire_all(store.expiry, later)
     assert (sum(s.expired for s in steps), sum(s.carried for s in steps)) == (5, 1)
-    kept = {_key(pending_id), *(_key(i) for i in recent)}
+    kept = {_key(legacy_id), _key(pending_id), *(_key(i) for i in recent)}
     assert await _ids(mongo_db, "commands") == kept
-    assert await _ids(mongo_db, "commands_done") == {_key(i) for i in recent}
+    assert await _ids(mongo_db, "commands_done") == {_key(legacy_id), *map(_key, recent)}
     # A second pass at the same time finds nothing more (idempotent).
     assert sum(s.expired + s.carried for s in await _expire_all(store.expiry, later)) == 0
 
@@ -123,14 +130,15 @@ async def test_done_entries_expire_after_the_retention_pending_ones_stay(
     assert await _ids(mongo_db, "commands") == kept | {_key(unclaim_id)}
 
     # Redelivered, the pending entry is applied and marked done; one retention after that,
-    # everything is gone but the cursor.
+    # everything is gone but the cursor and the previous release's entry (never expired).
     await handle_batch([_command("ClaimBadge", str(ObjectId()), pending_id, 22)], fresh)
     end = later + RETENTION + BUCKET_SECONDS
     steps = await _expire_all(store.expiry, end)
     assert (sum(s.expired for s in steps), sum(s.carried for s in steps)) == (4, 0)
     for collection in ("commands", "commands_done"):
-        assert await _ids(mongo_db, collection) == set()
+        assert await _ids(mongo_db, collection) == {_key(legacy_id)}
     assert await _ids(mongo_db, "commands_expiry") == {"cursor"}
+    assert (await fresh.find_logged([_key(legacy_id)]))[_key(legacy_id)].pending is False
 
 
 async def test_two_workers_recording_and_expiring_at_once_lose_nothing(
