@@ -27,7 +27,12 @@ def _settings() -> Settings:
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
     from service.app import create_app
-    from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError, ensure_topics
+    from service.kafka import (
+        EXIT_AUTH_FAILED,
+        KafkaAuthError,
+        ensure_topics,
+        warn_if_retention_short,
+    )
     from service.retry import retry
     from service.worker import Worker
 
@@ -40,13 +45,15 @@ def worker() -> None:
     # A broker not up yet is waited for, as in any outage (Ctrl-C stops the wait).
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    topics = Topics(settings.topic_prefix).all
+    topics = Topics(settings.topic_prefix)
     try:
         loop.run_until_complete(
-            retry(settings, "creating topics", partial(ensure_topics, settings, topics)))
+            retry(settings, "creating topics", partial(ensure_topics, settings, topics.all)))
     except KafkaAuthError as exc:
         typer.echo(f"service: authentication failed: {exc}", err=True)
         raise typer.Exit(EXIT_AUTH_FAILED) from None
+    loop.run_until_complete(
+        warn_if_retention_short(settings, sorted(set(topics.commands.values()))))
     app = create_app(settings)
     Worker(app, loop=loop, loglevel=settings.log_level.lower(),
            stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()

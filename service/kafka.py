@@ -12,9 +12,17 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import TopicAlreadyExistsError
 
+from service.retention import (
+    KAFKA_OFFSETS_RETENTION,
+    KAFKA_TOPIC_RETENTION,
+    BrokerRetention,
+    hours_of,
+    too_short,
+)
 from service.retry import PermanentError
 from service.settings import Settings
 
@@ -145,3 +153,48 @@ def producer(settings: Settings) -> AIOKafkaProducer:
         **connection_options(settings), acks="all", enable_idempotence=True,
         max_request_size=2 * 1024 * 1024,
     )
+
+
+async def broker_retention(settings: Settings, topics: list[str]) -> BrokerRetention:
+    """How long the broker keeps consumer-group offsets, and the topics' messages."""
+    async with _admin(settings) as admin:
+        cluster = await admin.describe_cluster()
+        broker = str(cluster["brokers"][0]["node_id"])
+        resources = [ConfigResource(ConfigResourceType.BROKER, broker,
+                                    {KAFKA_OFFSETS_RETENTION: None})]
+        resources += [ConfigResource(ConfigResourceType.TOPIC, t, {KAFKA_TOPIC_RETENTION: None})
+                      for t in topics]
+        found: dict[tuple[int, str], float | None] = {}
+        for response in await admin.describe_configs(resources):
+            for error, message, kind, name, entries, *_ in response.resources:
+                if error:
+                    raise RuntimeError(f"describe_configs of {name}: {message} ({error})")
+                for config, value, *_ in entries:
+                    found[(kind, name if kind == ConfigResourceType.TOPIC else "")] = \
+                        hours_of(config, value)
+    return BrokerRetention(
+        offsets_hours=found[(ConfigResourceType.BROKER, "")],
+        topics_hours={t: found[(ConfigResourceType.TOPIC, t)] for t in topics})
+
+
+async def warn_if_retention_short(settings: Settings, topics: list[str]) -> None:
+    """Warn (one line) if the broker may redeliver commands the log has forgotten.
+
+    A consumer group whose offsets expire starts again from the earliest message the topics
+    still hold: those older than the log's retention would be applied a second time. Not
+    being able to tell is a warning too; it never stops the worker.
+    """
+    hours = settings.command_log_retention_hours
+    try:
+        found = await asyncio.wait_for(broker_retention(settings, topics),
+                                       2 * settings.network_timeout_seconds)
+    except Exception as exc:
+        log.warning("could not read the broker's retention settings (%.300r): check that "
+                    "BADGES_COMMAND_LOG_RETENTION_HOURS (%g) exceeds %s and the command "
+                    "topics' %s", exc, hours, KAFKA_OFFSETS_RETENTION, KAFKA_TOPIC_RETENTION)
+        return
+    short = too_short(hours, found)
+    if short:
+        log.warning("BADGES_COMMAND_LOG_RETENTION_HOURS (%g h) does not exceed the broker's "
+                    "%s: a consumer group that loses its offsets would apply commands older "
+                    "than %g h again", hours, ", ".join(short), hours)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mode
@@ -12,8 +14,13 @@ from aiokafka import AIOKafkaProducer
 from schemas import Topics
 from service import kafka
 from service.handler import Outgoing
+from service.retention import HOUR
+from service.retry import retry
 from service.settings import Settings
 from service.store import Store, connect
+from service.store_retention import CommandLogExpiry
+
+log = logging.getLogger(__name__)
 
 
 class Runtime(mode.Service):
@@ -35,7 +42,8 @@ class Runtime(mode.Service):
                 timeout = self.settings.network_timeout_seconds
                 await asyncio.wait_for(self._producer.start(), timeout)
                 client = connect(self.settings)
-                store = Store(client[self.settings.mongo_database], fence=self.settings.write_fence)
+                store = Store(client[self.settings.mongo_database],
+                              fence=self.settings.write_fence)
                 await store.ensure_indexes()
                 self._store = store
         return self._store
@@ -47,11 +55,39 @@ class Runtime(mode.Service):
         await asyncio.wait_for(send_all(self._producer, self.topics, messages),
                                self.settings.network_timeout_seconds)
 
+    @mode.Service.task
+    async def _expire_command_log(self) -> None:
+        store = await retry(self.settings, "connecting", self.ready)
+        await expiry_passes(store.expiry, self.settings, time.time, self.sleep,
+                            lambda: not self.should_stop)
+
     async def on_stop(self) -> None:
         if self._producer is not None:
             await asyncio.wait_for(self._producer.stop(), self.settings.network_timeout_seconds)
         if self._store is not None:
             await self._store.db.client.close()
+
+
+async def expiry_passes(expiry: CommandLogExpiry, settings: Settings,
+                        clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                        running: Callable[[], bool]) -> None:
+    """The command log's expiry, for as long as `running()`: bounded steps one after the
+    other while there is expired work, then a pause of the interval. A failed step (an
+    outage) is logged and tried again after the interval: the expiry can wait."""
+    retention = settings.command_log_retention_hours * HOUR
+    interval = settings.command_log_expiry_interval_seconds
+    while running():
+        more = False
+        try:
+            step = await expiry.step(clock(), retention)
+            more = step.more
+            if step.expired or step.carried:
+                log.debug("command log: %d entries expired, %d pending kept",
+                          step.expired, step.carried)
+        except Exception as exc:
+            log.warning("command log expiry failed (%.300r); trying again in %gs",
+                        exc, interval)
+        await sleep(0 if more else interval)
 
 
 async def send_all(producer: AIOKafkaProducer, topics: Topics,

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # partitions moved on). Off only in tests that show what the fence prevents.
     write_fence: bool = True
 
+    # How long a processed command is remembered (a repeat within it is answered from the
+    # command log; a later one is treated as new). 8 days: longer than Kafka's defaults for
+    # keeping a group's offsets and a topic's messages (7 days each), so that a command the
+    # broker may still deliver again is still in the log (the worker warns at start-up when
+    # the broker keeps either longer).
+    command_log_retention_hours: float = Field(default=192.0, gt=0)
+    # Pause between expiry passes once the expired entries are all gone.
+    command_log_expiry_interval_seconds: float = Field(default=60.0, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @property

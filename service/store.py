@@ -11,7 +11,10 @@ Collections:
                 speed), so a redelivered command is answered identically and applied once
 - commands_done _id = a log _id whose effects are all stored; a log entry without one is
                 pending. A separate insert, not an update of the entry: FerretDB updates
-                cost a scan each (2.3 s for 100 entries among 2900, against 3 ms to insert)
+                cost a scan each (2.3 s for 100 entries among 2900, against 3 ms to insert).
+                `bucket`: the retention bucket it was written in (service/retention.py)
+- commands_expiry  the keys of the entries marked done, per time bucket, for the log's
+                retention (service/store_retention.py)
 Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
 Reads and writes go by _id, equality or `$in`: the _id index serves them on MongoDB and on
 the test stack's patched FerretDB (deploy/ferretdb/patches), which scans the whole
@@ -23,7 +26,8 @@ for many documents; an upsert is a lookup and a write per document).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +47,7 @@ from service.domain.model import (
     SetClaim,
 )
 from service.domain.state import Reads, Snapshot
+from service.retention import bucket_of
 from service.settings import Settings
 from service.store_codec import effects_from_log, effects_to_log
 from service.store_docs import (
@@ -60,6 +65,7 @@ from service.store_docs import (
     reservation_doc,
     same_reservation,
 )
+from service.store_retention import MARKER_BUCKET, CommandLogExpiry
 
 Doc = dict[str, Any]
 DUPLICATE_KEY = 11000
@@ -84,12 +90,21 @@ def connect(settings: Settings) -> AsyncMongoClient[Doc]:
     )
 
 
+def _log_entry(doc: Doc, pending: bool) -> LogEntry:
+    origin = doc.get("origin") or {}
+    fence = Fence(origin["partition"], origin["offset"]) if "offset" in origin else None
+    return LogEntry(doc["_id"], doc["result"], effects_from_log(doc["effects"]),
+                    pending=pending, fence=fence)
+
+
 def _any_id(ids: Iterable[Any]) -> Doc:
     return {"_id": {"$in": list(ids)}}
 
 
 class Store:
-    def __init__(self, db: AsyncDatabase[Doc], fence: bool = True) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], fence: bool = True,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`clock`: seconds since the epoch, for the command log's retention (tests fake it)."""
         self.db = db
         self.fence = fence  # off only to show, in tests, what the fence prevents
         self.fenced_writes = 0  # writes refused because the document was newer
@@ -98,6 +113,7 @@ class Store:
         self.names = db["group_names"]
         self.log = db["commands"]
         self.done = db["commands_done"]
+        self.expiry = CommandLogExpiry(db, self.log, self.done, clock)
         # Log entries whose effects this process has applied and whose done-markers may not
         # be stored yet (they are written while the batch's results are published).
         self._applied: set[str] = set()
@@ -119,14 +135,23 @@ class Store:
         if docs:
             async for marker in self.done.find(_any_id(d["_id"] for d in docs)):
                 done.add(marker["_id"])
+        unmarked = {d["_id"] for d in docs} - done - self._applied
+        if unmarked:
+            unmarked = await self._still_logged(unmarked)
         for doc in docs:
-            effects = effects_from_log(doc["effects"])
             key = doc["_id"]
-            pending = key not in done and key not in self._applied
-            origin = doc.get("origin") or {}
-            fence = Fence(origin["partition"], origin["offset"]) if "offset" in origin else None
-            found[key] = LogEntry(key, doc["result"], effects, pending=pending, fence=fence)
+            if key in done or key in self._applied or key in unmarked:
+                found[key] = _log_entry(doc, pending=key in unmarked)
         return found
+
+    async def _still_logged(self, keys: set[str]) -> set[str]:
+        """The entries, seen without a done-marker, that are still logged: pending ones.
+
+        The retention deletes an expired entry, then its marker: read between the two, an
+        expired entry looks pending, and re-applying its effects would undo newer ones. It
+        is gone when read again, so it counts as not logged: the command is new.
+        """
+        return {d["_id"] async for d in self.log.find(_any_id(keys), {"_id": 1})}
 
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
         if not entries:
@@ -143,15 +168,22 @@ class Store:
         self._applied.update(keys)
 
     async def mark_done(self, keys: Sequence[str]) -> None:
+        """Store the entries' done-markers, and record the keys for the log's retention."""
         if not keys:
             return
+        bucket = bucket_of(self.expiry.clock())
+        await asyncio.gather(self._insert_markers(keys, bucket),
+                             self.expiry.record(bucket, keys))
+        self._applied.difference_update(keys)
+
+    async def _insert_markers(self, keys: Sequence[str], bucket: int) -> None:
         try:
-            await self.done.insert_many([{"_id": key} for key in keys], ordered=False)
+            await self.done.insert_many([{"_id": key, MARKER_BUCKET: bucket} for key in keys],
+                                        ordered=False)
         except BulkWriteError as exc:
             # Marked already by another worker that ran the same batch during a rebalance.
             if any(e["code"] != DUPLICATE_KEY for e in exc.details["writeErrors"]):
                 raise
-        self._applied.difference_update(keys)
 
     # -- reading state ----------------------------------------------------------------
 
