@@ -52,7 +52,8 @@ bench: install
 	$(STACK) && $(BIN)/python -m tests.benchmarks $(if $(FULL),--full,)
 
 chaos: install
-	$(STACK) && $(BIN)/python -m tests.chaos
+	$(STACK) && $(BIN)/python -m tests.chaos && \
+	BADGES_FUZZ_COUNT=10000 $(BIN)/pytest -q tests/integration/test_live_fuzz.py
 
 stop:
 	deploy/engine.sh stop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 import mode
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
 
 from schemas import Topics
 from service import kafka
@@ -52,8 +54,24 @@ class Runtime(mode.Service):
         """Send the batch's results and dead letters; return once the broker has them all."""
         assert self._producer is not None
         # send() itself can wait (for metadata, or room in the buffer), so it is bounded too.
-        await asyncio.wait_for(send_all(self._producer, self.topics, messages),
-                               self.settings.network_timeout_seconds)
+        try:
+            await asyncio.wait_for(send_all(self._producer, self.topics, messages),
+                                   self.settings.network_timeout_seconds)
+        except OutOfOrderSequenceNumber:
+            # After a broker restart the idempotent producer can fail every send from then
+            # on (seen in the chaos run: the worker stalled for good). A new producer starts
+            # new sequences; the caller's retry sends the batch again (results may repeat,
+            # identical, as after any redelivery).
+            await self._replace_producer()
+            raise
+
+    async def _replace_producer(self) -> None:
+        old, timeout = self._producer, self.settings.network_timeout_seconds
+        self._producer = kafka.producer(self.settings)
+        await asyncio.wait_for(self._producer.start(), timeout)
+        if old is not None:
+            with contextlib.suppress(Exception):  # it is broken; only its resources matter
+                await asyncio.wait_for(old.stop(), timeout)
 
     @mode.Service.task
     async def _expire_command_log(self) -> None:

@@ -3,10 +3,11 @@
     python -m tests.chaos.producer WORKLOAD BOOTSTRAP PREFIX RATE
 
 WORKLOAD holds one JSON object per line: topic suffix, key and value (base64, or null) and
-timestamp_ms. Each message is sent once the broker has the one before it (an idempotent
-producer, so a retry inside the client neither duplicates nor reorders); a send that fails
-(the broker restarting) is sent again until it succeeds, which may leave a second copy, as
-any producer's retry would. Prints progress, and "published N" at the end.
+timestamp_ms. Each message is sent once the broker has the one before it, so none overtakes
+another; a send that fails (the broker restarting) is sent again until it succeeds, which
+may leave a second copy, as any producer's retry would. (Not an idempotent producer: after
+a broker restart it can fail for good with OutOfOrderSequenceNumber.) Prints progress,
+and "published N" at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _bytes(text: str | None) -> bytes | None:
 async def publish(messages: list[dict[str, object]], bootstrap: str, prefix: str,
                   rate: float) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, request_timeout_ms=10_000)
+                                request_timeout_ms=10_000)
     await asyncio.wait_for(producer.start(), 60)
     started = time.monotonic()
     try:

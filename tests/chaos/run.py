@@ -137,7 +137,9 @@ class _Run:
         producer = self._producer(messages)
         self.log(f"publishing {len(messages)} commands at {self.plan.rate}/s")
         flowing = time.monotonic()
-        await asyncio.gather(self.faults(flowing), asyncio.to_thread(producer.wait))
+        publishing = self.plan.count / self.plan.rate + ANSWER_TIMEOUT
+        await asyncio.gather(self.faults(flowing),
+                             asyncio.to_thread(producer.wait, publishing))
         if producer.returncode != 0:
             raise RuntimeError(f"the producer exited with {producer.returncode}")
         answers, letters = await self._await_answers(messages)

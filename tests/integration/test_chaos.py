@@ -15,6 +15,7 @@ from tests.infra.containers import Servers
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.timeout(600)  # about 3 minutes; the run's own waits are bounded within this
 async def test_a_small_chaos_run_loses_nothing_and_applies_everything_once(
     stack: Servers, tmp_path: Path
 ) -> None:
