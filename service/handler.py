@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from schemas import Command, CommandType, DeadLetter, Invalid, ResultEvent, Unreadable
+from schemas.commands import CreateBadgeGroup
+from service.domain.decisions import new_group_id
 from service.domain.dispatch import decide
 from service.domain.model import Decision, Effect, ReleaseName, ReserveName
 from service.domain.state import Reads, Snapshot
@@ -184,6 +186,8 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
         if entry.pending:
             fence = None if _creates(command) else entry.fence
             await _effect(entry.effects, work, store, fence, replay=True)
+        elif _creates(command) and not entry.effects:
+            await _drop_orphan_reservation(command, incoming.at, store)
         return entry.result
     fence = None if _creates(command) else Fence(incoming.origin.partition,
                                                  incoming.origin.offset)
@@ -195,6 +199,15 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
                          "offset": origin.offset})
     await _effect(decision.effects, work, store, fence, replay=False)
     return result
+
+
+async def _drop_orphan_reservation(command: Command, at: float, store: Store) -> None:
+    """A creation logged as failed makes no group, yet a worker that lost the race to log
+    it (a zombie, or the other side of a rebalance) may have reserved the name for it
+    first: that reservation would hold the name forever. Its redelivery removes it."""
+    assert isinstance(command.payload, CreateBadgeGroup)
+    group_id = new_group_id(command.orgId, command.commandId, at)
+    await store.release_name(ReleaseName(command.orgId, command.payload.name, group_id))
 
 
 def _creates(command: Command) -> bool:

@@ -156,9 +156,12 @@ class Store:
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
         if not entries:
             return
+        # loggedAt: when the batch was decided, for whoever audits the order of decisions
+        # (the chaos checker); the service itself never reads it.
+        now = self.expiry.clock()
         docs = [
             {"_id": e.key, "result": e.result, "effects": effects_to_log(e.effects),
-             "origin": origin}
+             "origin": origin, "loggedAt": now}
             for e, origin in zip(entries, origins, strict=True)
         ]
         await self.log.insert_many(docs, ordered=True)

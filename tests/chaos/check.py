@@ -48,6 +48,7 @@ class Answer(NamedTuple):
     partition: int  # of the results topic
     offset: int
     event: Doc
+    timestamp_ms: int  # when the worker sent it: soon after it decided the command
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Stored:
     groups: dict[str, Doc]
     names: dict[tuple[int, str], str]
     log_ids: list[str]
+    logged_at: dict[str, float] = field(default_factory=dict)  # log _id -> when decided
 
 
 @dataclass
@@ -169,25 +171,30 @@ def _compare(what: str, expected: dict[Any, Any], actual: dict[Any, Any],
 
 class _Step(NamedTuple):
     command: Doc
-    at: float
+    at: float  # the record's time (for a command without issuedAt)
     seen: Doc | None  # the first answer published, None if lost
+    decided_at: float  # when its log entry was written (else answered): the order to try
 
 
-def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]]
-                  ) -> list[list[_Step]]:
+def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]],
+                  logged_at: dict[str, float]) -> list[list[_Step]]:
     queues: dict[tuple[str, int], list[_Step]] = defaultdict(list)
     for r in records:
         if r.topic != CLAIMS and verdict(r.value, r.topic) == "valid":
-            command = read(r.value)
-            queues[(r.topic, r.partition)].append(
-                _Step(command, r.timestamp_ms / 1000, _first(by_id, command)))
+            key = _answer_id(r)
+            copies = by_id.get(key)
+            first = copies[0] if copies else None
+            when = first.timestamp_ms / 1000 if first else r.timestamp_ms / 1000
+            queues[(r.topic, r.partition)].append(_Step(
+                read(r.value), r.timestamp_ms / 1000, first.event if first else None,
+                logged_at.get("{}:{}".format(*key), when)))
     return list(queues.values())
 
 
 def _check_groups(records: Sequence[Record], by_id: dict[Any, list[Answer]], stored: Stored,
                   found: Findings) -> None:
     model = Model()
-    unexplained = _interleave(_group_queues(records, by_id), model)
+    unexplained = _interleave(_group_queues(records, by_id, stored.logged_at), model)
     for step, expected in unexplained:
         found.problem("mismatched_answers", f"no interleaving gives {step.seen}; "
                                             f"first unexplained, model says {expected}")
@@ -229,8 +236,10 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
     """Apply the queues to `model` in an order whose answers are those seen (depth first).
 
     An answer with errors changes nothing, so a head whose error matches is taken without
-    branching; successes branch, earliest publish time first. Returns the steps no order
-    explains (with the model's answer), after applying them anyway, when none exists
+    branching; successes branch, earliest decided first (the time of its log entry: the
+    order the workers decided them in, give or take the batch's reservations). Returns the
+    steps no order explains (with the model's answer), after applying them anyway, when none
+    exists
     within the budget of backtracking steps.
     """
     pos = [0] * len(queues)
@@ -281,10 +290,10 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
 
 def _preference(step: _Step) -> tuple[int, float]:
     """Answers with errors first (taking one that matches never hurts), then successes,
-    then the lost, each in publish order."""
+    then the lost, each in the order they were decided."""
     if step.seen is None:
         return 2, step.at
-    return (0 if step.seen.get("errors") else 1), step.at
+    return (0 if step.seen.get("errors") else 1), step.decided_at
 
 
 def _check_invariants(stored: Stored, found: Findings) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pickle
 import random
 import re
 import signal
@@ -145,8 +146,11 @@ class _Run:
         answers, letters = await self._await_answers(messages)
         for worker in self.workers:
             await asyncio.to_thread(worker.stop)
-        records = await self._command_records()
-        found = check(records, answers, letters, await self._stored())
+        records, stored = await self._command_records(), await self._stored()
+        # Everything the check reads, to check it again offline (pickle.load, then check).
+        observed = (records, answers, letters, stored)
+        (self.workdir / "observed.pickle").write_bytes(pickle.dumps(observed))
+        found = check(*observed)
         report = {**found.counts(), **self.counts, "fenced_writes": self._fenced(),
                   "seconds": round(time.monotonic() - started, 1)}
         return {**report, "examples": found.examples}
@@ -194,7 +198,7 @@ class _Run:
         prefix = self.settings.topic_prefix
         while True:
             read = await self._read_all([f"{prefix}.results.v1", f"{prefix}.dead-letter.v1"])
-            answers = [Answer(r.partition, r.offset, json.loads(r.value))
+            answers = [Answer(r.partition, r.offset, json.loads(r.value), r.timestamp)
                        for topic, r in read if topic.endswith(".results.v1")]
             letters = [json.loads(r.value) for topic, r in read if "dead-letter" in topic]
             ids = {(a.event.get("orgId"), a.event.get("commandId")) for a in answers}
@@ -223,10 +227,11 @@ class _Run:
             groups = {str(d["_id"]): stored_form(d) async for d in db["badge_groups"].find()}
             names = {(d["orgId"], d["name"]): str(d["groupId"])
                      async for d in db["group_names"].find()}
-            log_ids = [d["_id"] async for d in db["commands"].find({}, {"_id": 1})]
+            log = [d async for d in db["commands"].find({}, {"_id": 1, "loggedAt": 1})]
         finally:
             await client.close()
-        return Stored(claims, groups, names, log_ids)
+        return Stored(claims, groups, names, [d["_id"] for d in log],
+                      {d["_id"]: d["loggedAt"] for d in log if "loggedAt" in d})
 
     def _fenced(self) -> int:
         text = "".join(w.log_path.read_text(errors="replace") for w in self.workers

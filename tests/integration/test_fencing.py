@@ -19,6 +19,7 @@ from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import parse
+from service.domain.decisions import new_group_id
 from service.domain.model import ClaimKey, Effect, ReserveName
 from service.handler import Incoming, Origin, Stored, store_batch
 from service.store import Store
@@ -117,3 +118,23 @@ async def test_a_zombie_rename_neither_undoes_a_newer_one_nor_keeps_a_stale_name
     else:
         assert stored["name"] == "B" and names == {"B": group, "C": group}
 
+
+
+async def test_a_reservation_for_a_creation_logged_as_failed_is_removed_on_redelivery(
+    mongo_db: AsyncDatabase[dict]
+) -> None:
+    """The loser of the race to log a creation reserved its name for a group that will never
+    exist (the winner logged 733): without the removal, the name would stay taken."""
+    name = f"n-{uuid.uuid4().hex[:6]}"
+    holder = await _create(mongo_db, name)
+    owner = Store(mongo_db)
+    create = _command("CreateBadgeGroup", {"name": name, "rank": 1}, 7)
+    stored = await store_batch([create], owner)
+    await owner.mark_done(stored.done)
+    assert json.loads(stored.out[0].value)["errors"][0]["code"] == 733
+    await owner.mark_done((await store_batch([_rename(holder, "elsewhere", 1)], owner)).done)
+    orphan = new_group_id(ORG, json.loads(create.value or b"")["commandId"], create.at)
+    loser = Store(mongo_db)  # decided before the winner's entry, reserved after the rename
+    assert await loser.reserve_name(ReserveName(ORG, name, orphan)) == orphan
+    await store_batch([create], loser)  # its log insert lost: the batch again, redelivered
+    assert await mongo_db["group_names"].find_one({"_id": f"{ORG}:{name}"}) is None

@@ -48,7 +48,8 @@ def _service(records: Sequence[Record], dedupe: bool = True
         event = _decide_again(model, r) if again else model.apply_raw(
             r.value, r.timestamp_ms / 1000, r.topic)
         assert event is not None
-        answers.append(Answer(zlib.crc32(r.key or b"") % PARTITIONS, len(answers), event))
+        answers.append(Answer(zlib.crc32(r.key or b"") % PARTITIONS, len(answers), event,
+                              r.timestamp_ms + 5))
     stored = Stored(claims={k: dict(v) for k, v in model.claims.items()},
                     groups={k: dict(v) for k, v in model.groups.items()},
                     names=dict(model.names),
