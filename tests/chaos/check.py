@@ -247,10 +247,20 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
     budget = SEARCH_BUDGET
     unexplained: list[tuple[_Step, Doc]] = []
     choices: list[int] | None = None
+    absent = _awaiting_absence(queues)
+
+    def preference(i: int) -> tuple[int, float]:
+        step = queues[i][pos[i]]
+        rank, at = _preference(step)
+        # A creation that an update seen as "group not found" still waits for goes later.
+        if rank == 1 and any(n >= pos[q] for q, n in absent.get(_created_id(step), ())):
+            rank = 2
+        return rank, at
+
     while any(p < len(q) for p, q in zip(pos, queues, strict=True)):
         if choices is None:
             choices = sorted((i for i, q in enumerate(queues) if pos[i] < len(q)),
-                             key=lambda i: _preference(queues[i][pos[i]]))
+                             key=preference)
         taken = False
         while choices:
             i = choices.pop(0)
@@ -288,11 +298,31 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
     return unexplained
 
 
+def _created_id(step: _Step) -> tuple[Any, str] | None:
+    command = step.command
+    if command["type"] != "CreateBadgeGroup":
+        return None
+    at = issued_at(command.get("issuedAt"))
+    return command["orgId"], new_group_id(command["orgId"], command["commandId"], at or 0)
+
+
+def _awaiting_absence(queues: list[list[_Step]]) -> dict[tuple[Any, str],
+                                                          list[tuple[int, int]]]:
+    """(org, group id) -> the updates answered "group not found" for it: (queue, index)."""
+    found: dict[tuple[Any, str], list[tuple[int, int]]] = defaultdict(list)
+    for q, queue in enumerate(queues):
+        for n, step in enumerate(queue):
+            if any(e.get("code") == 9004 for e in (step.seen or {}).get("errors") or []):
+                gid = str(step.command["payload"]["groupId"]).lower()
+                found[(step.command["orgId"], gid)].append((q, n))
+    return found
+
+
 def _preference(step: _Step) -> tuple[int, float]:
     """Answers with errors first (taking one that matches never hurts), then successes,
     then the lost, each in the order they were decided."""
     if step.seen is None:
-        return 2, step.at
+        return 3, step.at
     return (0 if step.seen.get("errors") else 1), step.decided_at
 
 
