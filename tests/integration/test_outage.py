@@ -92,7 +92,9 @@ async def test_a_batch_in_flight_when_kafka_stops_is_published_once_kafka_is_bac
         assert all_results[0].ok and all_results[0].warnings == [], all_results
         assert all(r == all_results[0] for r in all_results)  # a re-send is the same event
     assert worker.process is not None and worker.process.poll() is None, worker.tail()
-    again = await client.result(await client.claim(1, 1, badge, "Loyalty", "in-flight-0"))
+    # The consumer may still be rejoining its group after the broker came back.
+    again = await client.result(await client.claim(1, 1, badge, "Loyalty", "in-flight-0"),
+                                timeout=RECOVERY_TIMEOUT)
     assert [w.code for w in again.warnings] == [9100]  # applied once, and kept
     assert await stored() == 1 + len(in_flight)
 
