@@ -39,6 +39,9 @@ PENDING_SETTINGS = {"BADGES_HTTP_PORT", "BADGES_LOG_FORMAT"}
 
 Manifest = dict[str, Any]
 
+# The first render includes building kustomize: more than the default per-test timeout.
+pytestmark = pytest.mark.timeout(RENDER_TIMEOUT_SECONDS + 60)
+
 
 class ManifestError(Exception):
     """An object that the cluster would refuse (or that no schema here describes)."""
@@ -244,6 +247,9 @@ def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
     scaled = one(rendered, "ScaledObject")["spec"]
     auth = one(rendered, "TriggerAuthentication")
     assert scaled["scaleTargetRef"]["name"] == one(rendered, "Deployment")["metadata"]["name"]
+    assert scaled["scaleTargetRef"]["envSourceContainerName"] == "worker"
+    assert worker_container(rendered)["envFrom"] == [
+        {"configMapRef": {"name": one(rendered, "ConfigMap")["metadata"]["name"]}}]
     assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
     assert scaled["maxReplicaCount"] <= settings.topic_partitions
     triggers = scaled["triggers"]
@@ -253,7 +259,8 @@ def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
         meta = trigger["metadata"]
         assert trigger["type"] == "kafka"
         assert meta["consumerGroup"] == settings.app_id
-        assert meta["bootstrapServers"] == settings.kafka_bootstrap_servers
+        # KEDA resolves it in the worker container's environment, from the ConfigMap.
+        assert meta["bootstrapServersFromEnv"] == "BADGES_KAFKA_BOOTSTRAP_SERVERS"
         assert int(meta["lagThreshold"]) > 0
         assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
         assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
