@@ -38,6 +38,9 @@ RENDER_TIMEOUT_SECONDS = 600
 PENDING_SETTINGS = {"BADGES_HTTP_PORT", "BADGES_LOG_FORMAT"}
 
 Manifest = dict[str, Any]
+# KEDA's kafka scaler names for the worker's BADGES_KAFKA_SASL_MECHANISM values.
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256",
+             "SCRAM-SHA-512": "scram_sha512"}
 
 # The first render includes building kustomize: more than the default per-test timeout.
 pytestmark = pytest.mark.timeout(RENDER_TIMEOUT_SECONDS + 60)
@@ -262,7 +265,12 @@ def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
         # KEDA resolves it in the worker container's environment, from the ConfigMap.
         assert meta["bootstrapServersFromEnv"] == "BADGES_KAFKA_BOOTSTRAP_SERVERS"
         assert int(meta["lagThreshold"]) > 0
-        assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
+        # KEDA logs in the way the worker's settings say the brokers want.
+        assert meta["sasl"] == KEDA_SASL[settings.kafka_sasl_mechanism]
+        assert meta["tls"] == ("enable" if "SSL" in settings.kafka_security_protocol
+                               else "disable")
+        # As the worker's consumer starts a new group (service/app.py).
+        assert meta["offsetResetPolicy"] == "earliest"
         assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
     # KEDA logs in as the worker does: the same Secret keys.
     env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in
