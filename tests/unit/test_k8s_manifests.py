@@ -88,7 +88,8 @@ def validate(obj: Manifest) -> None:
             jsonschema.validate(obj, CRD_SCHEMAS[key])
         except jsonschema.ValidationError as exc:
             raise ManifestError(f"{name}: {exc.message} at {exc.json_path}") from None
-        return
+        # A CRD's schema leaves metadata to the API server: check it as Kubernetes' ObjectMeta.
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj.get("metadata")}
     try:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.SchemaNotFoundError:
@@ -176,6 +177,10 @@ def _monitor_endpoint_typo(obj: Manifest) -> None:
     obj["spec"]["endpoints"][0]["pth"] = "/metrics"
 
 
+def _metadata_typo(obj: Manifest) -> None:
+    obj["metadata"]["label"] = {"a": "b"}
+
+
 @pytest.mark.parametrize(("kind", "spoil"), [
     ("Deployment", _deployment_typo),
     ("Deployment", _probe_typo),
@@ -185,6 +190,7 @@ def _monitor_endpoint_typo(obj: Manifest) -> None:
     ("TriggerAuthentication", _auth_ref_without_key),
     ("ServiceMonitor", _monitor_bad_interval),
     ("ServiceMonitor", _monitor_endpoint_typo),
+    ("ScaledObject", _metadata_typo),
 ])
 def test_an_invalid_object_fails(rendered: list[Manifest], kind: str,
                                  spoil: Callable[[Manifest], None]) -> None:
