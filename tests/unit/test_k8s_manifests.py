@@ -1,0 +1,324 @@
+"""The production manifests (deploy/k8s) render with kustomize and every object validates offline.
+
+Core kinds are checked against the Kubernetes JSON schemas that kubernetes-validate ships
+(strict: an unknown field fails, as `kubectl apply --validate=strict` would); the KEDA and
+Prometheus Operator kinds against the CRD schemas kept in deploy/k8s/schemas. A kind with no
+schema fails. Then the manifests are checked against what the worker really reads: its
+settings, its topic names and consumer group, its probes' port. No containers needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from schemas import Topics
+from service.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+RENDER = K8S / "render.sh"
+# The Kubernetes API version the core kinds must be valid for (one kubernetes-validate ships).
+KUBERNETES_VERSION = "1.33.0"
+# The first render builds kustomize from the Go module proxy (about 3 minutes on a fresh
+# machine); later ones take well under a second.
+RENDER_TIMEOUT_SECONDS = 600
+# Settings the worker reads that service/settings.py of this branch does not define yet
+# (issue 11's HTTP endpoints and log format, added on other branches).
+PENDING_SETTINGS = {"BADGES_HTTP_PORT", "BADGES_LOG_FORMAT"}
+
+Manifest = dict[str, Any]
+# KEDA's kafka scaler names for the worker's BADGES_KAFKA_SASL_MECHANISM values.
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256",
+             "SCRAM-SHA-512": "scram_sha512"}
+
+# The first render includes building kustomize: more than the default per-test timeout.
+pytestmark = pytest.mark.timeout(RENDER_TIMEOUT_SECONDS + 60)
+
+
+class ManifestError(Exception):
+    """An object that the cluster would refuse (or that no schema here describes)."""
+
+
+def _strict(schema: Any) -> Any:
+    """The schema with unknown fields refused wherever the CRD lists the fields.
+
+    A CRD schema prunes unknown fields silently; `kubectl apply` (strict field validation,
+    the default since Kubernetes 1.27) refuses them. Objects left open on purpose (no
+    `properties`, or a map's `additionalProperties`) stay open.
+    """
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if ("properties" in schema and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        strict["additionalProperties"] = False
+    return strict
+
+
+def _crd_schemas() -> dict[tuple[str, str], Any]:
+    found = {}
+    for path in sorted((K8S / "schemas").glob("*.json")):
+        doc = json.loads(path.read_text())
+        found[(doc["apiVersion"], doc["kind"])] = _strict(doc["openAPIV3Schema"])
+    return found
+
+
+CRD_SCHEMAS = _crd_schemas()
+
+
+def validate(obj: Manifest) -> None:
+    """Raise ManifestError unless `obj` is valid for its kind's pinned schema."""
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    name = f"{key[1]} {obj.get('metadata', {}).get('name')!r} ({key[0]})"
+    if key in CRD_SCHEMAS:
+        try:
+            jsonschema.validate(obj, CRD_SCHEMAS[key])
+        except jsonschema.ValidationError as exc:
+            raise ManifestError(f"{name}: {exc.message} at {exc.json_path}") from None
+        # A CRD's schema leaves metadata to the API server: check it as Kubernetes' ObjectMeta.
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": obj.get("metadata")}
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        raise ManifestError(f"{name}: no schema for this kind") from None
+    except kubernetes_validate.ValidationError as exc:
+        raise ManifestError(f"{name}: {exc.message} at {exc.json_path}") from None
+
+
+def render(directory: Path = K8S) -> list[Manifest]:
+    done = subprocess.run([str(RENDER), str(directory)], capture_output=True, text=True,
+                          timeout=RENDER_TIMEOUT_SECONDS, check=False)
+    assert done.returncode == 0, f"render.sh failed ({done.returncode}):\n{done.stderr}"
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc is not None]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[Manifest]:
+    return render()
+
+
+def one(objects: list[Manifest], kind: str) -> Manifest:
+    found = [obj for obj in objects if obj["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def worker_container(objects: list[Manifest]) -> Manifest:
+    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == "worker")
+
+
+def configured(objects: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The worker's settings as the ConfigMap sets them (secrets replaced by placeholders)."""
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(f"BADGES_{name.upper()}", raising=False)
+    for key, value in one(objects, "ConfigMap")["data"].items():
+        monkeypatch.setenv(key, value)
+    return Settings(kafka_sasl_username="u", kafka_sasl_password="p", mongo_url="mongodb://h")
+
+
+def test_every_rendered_object_validates(rendered: list[Manifest]) -> None:
+    for obj in rendered:
+        validate(obj)
+    assert sorted(obj["kind"] for obj in rendered) == sorted([
+        "ConfigMap", "Deployment", "PodDisruptionBudget", "ScaledObject", "Service",
+        "ServiceMonitor", "TriggerAuthentication"])
+
+
+def test_the_example_secret_validates_and_holds_no_real_value() -> None:
+    secret = yaml.safe_load((K8S / "secret.example.yaml").read_text())
+    validate(secret)
+    data = secret["stringData"]
+    # Every key the manifests read is there, and each secret value is a placeholder.
+    assert set(data) == {"kafka-sasl-username", "kafka-sasl-password", "mongo-url"}
+    assert "<placeholder>" in data["kafka-sasl-password"]
+    assert "<placeholder>" in data["mongo-url"]
+
+
+def _deployment_typo(obj: Manifest) -> None:
+    obj["spec"]["replica"] = 2
+
+
+def _probe_typo(obj: Manifest) -> None:
+    obj["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/"
+
+
+def _scaled_object_unknown_field(obj: Manifest) -> None:
+    obj["spec"]["maxReplicas"] = 3
+
+
+def _scaled_object_without_triggers(obj: Manifest) -> None:
+    del obj["spec"]["triggers"]
+
+
+def _trigger_metadata_not_a_string(obj: Manifest) -> None:
+    obj["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 100
+
+
+def _auth_ref_without_key(obj: Manifest) -> None:
+    del obj["spec"]["secretTargetRef"][0]["key"]
+
+
+def _monitor_bad_interval(obj: Manifest) -> None:
+    obj["spec"]["endpoints"][0]["interval"] = "30 seconds"
+
+
+def _monitor_endpoint_typo(obj: Manifest) -> None:
+    obj["spec"]["endpoints"][0]["pth"] = "/metrics"
+
+
+def _metadata_typo(obj: Manifest) -> None:
+    obj["metadata"]["label"] = {"a": "b"}
+
+
+@pytest.mark.parametrize(("kind", "spoil"), [
+    ("Deployment", _deployment_typo),
+    ("Deployment", _probe_typo),
+    ("ScaledObject", _scaled_object_unknown_field),
+    ("ScaledObject", _scaled_object_without_triggers),
+    ("ScaledObject", _trigger_metadata_not_a_string),
+    ("TriggerAuthentication", _auth_ref_without_key),
+    ("ServiceMonitor", _monitor_bad_interval),
+    ("ServiceMonitor", _monitor_endpoint_typo),
+    ("ScaledObject", _metadata_typo),
+])
+def test_an_invalid_object_fails(rendered: list[Manifest], kind: str,
+                                 spoil: Callable[[Manifest], None]) -> None:
+    obj = json.loads(json.dumps(one(rendered, kind)))  # a deep copy
+    spoil(obj)
+    with pytest.raises(ManifestError, match=kind):
+        validate(obj)
+
+
+@pytest.mark.parametrize("obj", [
+    {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}},
+    # A known kind under an API version with no schema here.
+    {"apiVersion": "keda.sh/v1beta1", "kind": "ScaledObject", "metadata": {"name": "s"},
+     "spec": {}},
+    {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "p"},
+     "spec": {}},
+])
+def test_an_object_of_a_kind_with_no_schema_fails(obj: Manifest) -> None:
+    with pytest.raises(ManifestError, match="no schema"):
+        validate(obj)
+
+
+def test_the_config_map_holds_valid_settings_and_no_secret(
+        rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
+    data = one(rendered, "ConfigMap")["data"]
+    known = {f"BADGES_{name.upper()}" for name in Settings.model_fields} | PENDING_SETTINGS
+    assert set(data) <= known, f"unknown settings: {set(data) - known}"
+    assert not {"BADGES_KAFKA_SASL_PASSWORD", "BADGES_MONGO_URL"} & set(data)
+    configured(rendered, monkeypatch)  # raises if a value does not validate
+
+
+def test_secrets_come_from_secret_references(rendered: list[Manifest]) -> None:
+    env = {e["name"]: e for e in worker_container(rendered)["env"]}
+    for name in ("BADGES_KAFKA_SASL_PASSWORD", "BADGES_MONGO_URL", "BADGES_KAFKA_SASL_USERNAME"):
+        assert "value" not in env[name]
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "badges-worker-secrets"
+    assert not [obj for obj in rendered if obj["kind"] == "Secret"]
+
+
+def test_the_deployment_runs_the_worker_safely(
+        rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = configured(rendered, monkeypatch)
+    pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
+    container = worker_container(rendered)
+    assert container["image"] == f"localhost/badges-worker:{version('badges-service')}"
+    assert container["command"] == ["python", "-m", "service", "worker"]
+    assert pod["terminationGracePeriodSeconds"] > settings.stop_timeout_seconds
+    port = one(rendered, "ConfigMap")["data"]["BADGES_HTTP_PORT"]
+    assert {"name": "http", "containerPort": int(port), "protocol": "TCP"} in container["ports"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"requests", "limits"} <= set(container["resources"])
+    # KEDA owns the replica count; a fixed one would fight it on every apply.
+    assert "replicas" not in one(rendered, "Deployment")["spec"]
+
+
+def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
+        rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = configured(rendered, monkeypatch)
+    scaled = one(rendered, "ScaledObject")["spec"]
+    auth = one(rendered, "TriggerAuthentication")
+    assert scaled["scaleTargetRef"]["name"] == one(rendered, "Deployment")["metadata"]["name"]
+    assert scaled["scaleTargetRef"]["envSourceContainerName"] == "worker"
+    assert worker_container(rendered)["envFrom"] == [
+        {"configMapRef": {"name": one(rendered, "ConfigMap")["metadata"]["name"]}}]
+    assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
+    assert scaled["maxReplicaCount"] <= settings.topic_partitions
+    triggers = scaled["triggers"]
+    assert {t["metadata"]["topic"] for t in triggers} == set(
+        Topics(settings.topic_prefix).commands.values())
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        assert trigger["type"] == "kafka"
+        assert meta["consumerGroup"] == settings.app_id
+        # KEDA resolves it in the worker container's environment, from the ConfigMap.
+        assert meta["bootstrapServersFromEnv"] == "BADGES_KAFKA_BOOTSTRAP_SERVERS"
+        assert int(meta["lagThreshold"]) > 0
+        # KEDA logs in the way the worker's settings say the brokers want.
+        assert meta["sasl"] == KEDA_SASL[settings.kafka_sasl_mechanism]
+        assert meta["tls"] == ("enable" if "SSL" in settings.kafka_security_protocol
+                               else "disable")
+        # As the worker's consumer starts a new group (service/app.py).
+        assert meta["offsetResetPolicy"] == "earliest"
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    # KEDA logs in as the worker does: the same Secret keys.
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in
+           worker_container(rendered)["env"]}
+    refs = {r["parameter"]: {"name": r["name"], "key": r["key"]}
+            for r in auth["spec"]["secretTargetRef"]}
+    assert refs == {"username": env["BADGES_KAFKA_SASL_USERNAME"],
+                    "password": env["BADGES_KAFKA_SASL_PASSWORD"]}
+
+
+def test_the_selectors_reach_the_worker_pods(rendered: list[Manifest]) -> None:
+    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    service = one(rendered, "Service")
+    monitor = one(rendered, "ServiceMonitor")["spec"]
+
+    def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+        return selector.items() <= labels.items()
+
+    assert selects(service["spec"]["selector"], pod_labels)
+    assert selects(one(rendered, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+                   pod_labels)
+    assert selects(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert monitor["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s",
+                                     "scrapeTimeout": "10s"}]
+    assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
+
+
+@pytest.fixture
+def overlay(tmp_path: Path) -> Path:
+    """An overlay of the base, as a deployment repository would write one."""
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S, tmp_path)],  # kustomize refuses absolute ones
+        "images": [{"name": "localhost/badges-worker", "newName": "registry.test/badges",
+                    "newTag": "9.9.9"}],
+    }))
+    return tmp_path
+
+
+def test_an_overlay_sets_the_image(overlay: Path) -> None:
+    objects = render(overlay)
+    assert worker_container(objects)["image"] == "registry.test/badges:9.9.9"
