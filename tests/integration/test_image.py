@@ -68,7 +68,8 @@ async def test_image_answers_commands_as_a_non_root_user(
     container: DockerContainer, settings: Settings
 ) -> None:
     assert run(container, "id", "-u") == (0, UID)
-    config = container.get_docker_client().client.api.inspect_image(container.image)["Config"]
+    # The container's config holds the image's (podman's image API omits the health check).
+    config = container.get_wrapped_container().attrs["Config"]
     assert config["User"] == f"{UID}:{UID}"
     assert config["Entrypoint"] == ["python", "-m", "service", "worker"]
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])  # kept: Docker-format build
