@@ -118,6 +118,8 @@ def test_compose_up_answers_a_command_and_down_leaves_nothing(
     answer = json.loads(done.stdout)
     assert answer["errors"] == []
     assert answer["data"] == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
+    running = leftovers(project)  # the listing sees the project's objects while it is up
+    assert {kind.partition(":")[0] for kind in running} >= {"ps", "volume", "network"}, running
     subprocess.run([*compose_command(project), "down", "-v", "-t", "30"], env=compose_env,
                    capture_output=True, timeout=COMPOSE_TIMEOUT, check=True)
     assert leftovers(project) == []
