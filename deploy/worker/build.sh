@@ -10,15 +10,17 @@
 # The same image is also tagged localhost/badges-worker:<version> (the latest build).
 # Base: with Docker the official python:3.11-slim, with podman the project's Debian bookworm
 # + python3 (3.11) built by deploy/debian-base.sh; BADGES_PYTHON_BASE_IMAGE overrides either.
-# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_WORKER_IMAGE (use that name
-# instead), BADGES_STATE_DIR. With podman: eval "$(deploy/engine.sh env)" first.
+# The name is always derived, never taken from BADGES_WORKER_IMAGE: an exported name from an
+# earlier build would otherwise hide every later source change.
+# Env: BADGES_ENGINE (podman|docker, default podman), BADGES_STATE_DIR,
+# BADGES_WHEEL_PYTHON. With podman: eval "$(deploy/engine.sh env)" first.
 set -euo pipefail
 
 worker_dir=$(cd "$(dirname "$0")" && pwd)
 here=$(cd "$worker_dir/../.." && pwd)
 state=${BADGES_STATE_DIR:-$here/.state}
 ENGINE=${BADGES_ENGINE:-podman}
-# pip for the wheel build: the project's virtualenv (make install) unless BADGES_WHEEL_PYTHON says otherwise.
+# pip for the wheel build: the project's virtualenv (make install), or BADGES_WHEEL_PYTHON.
 PYTHON=${BADGES_WHEEL_PYTHON:-$here/.venv/bin/python}
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pyproject.toml" | head -n1)
@@ -28,7 +30,7 @@ inputs() {
      ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
 }
 source_hash=$(cd "$here" && inputs | xargs sha256sum | sha256sum | cut -c1-10)
-IMAGE=${BADGES_WORKER_IMAGE:-localhost/badges-worker:$version-s$source_hash}
+IMAGE=localhost/badges-worker:$version-s$source_hash
 if [ "${1:-}" = image ]; then
   echo "$IMAGE"
   exit 0
