@@ -18,9 +18,10 @@ import pytest
 from bson import ObjectId
 
 from tests.infra.containers import free_port, image_from_env
-from tests.infra.image import ROOT, BuiltImage
+from tests.infra.image import BUILD_TIMEOUT, ROOT, BuiltImage
 
-pytestmark = pytest.mark.integration
+# The first test to use the image may build it: Debian base and wheels, several minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(BUILD_TIMEOUT + 300)]
 
 COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
 BADGES = Path(sys.executable).with_name("badges")

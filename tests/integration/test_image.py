@@ -12,10 +12,11 @@ from testcontainers.core.container import DockerContainer
 from service.client import BadgesClient
 from service.settings import Settings
 from tests.infra.containers import LABELS
-from tests.infra.image import BuiltImage
+from tests.infra.image import BUILD_TIMEOUT, BuiltImage
 from tests.infra.worker import READY_LINE, START_TIMEOUT, settings_environment
 
-pytestmark = pytest.mark.integration
+# The first test to use the image may build it: Debian base and wheels, several minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(BUILD_TIMEOUT + 300)]
 
 ORG = 50156
 ACTOR = 123
