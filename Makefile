@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lint test images run demo bench chaos stop clean schemas
+.PHONY: help install lint test images image run demo bench chaos stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
@@ -15,6 +15,7 @@ help:
 	@echo "make install virtualenv with the package and its dev tools"
 	@echo "make lint    ruff and mypy"
 	@echo "make images  build the local Kafka and FerretDB images if missing"
+	@echo "make image   build the worker image localhost/badges-worker:<version> if missing"
 	@echo "make schemas regenerate schemas/generated from the models"
 	@echo "make bench   the worker against its baselines (FULL=1: larger runs and a 1M-command soak)"
 	@echo "make chaos   10,000 commands under kills, broker restarts, a DB outage and a zombie, checked"
@@ -38,6 +39,9 @@ test: lint
 
 images:
 	$(STACK) >/dev/null
+
+image: install
+	eval "$$(deploy/engine.sh env)" && deploy/worker/build.sh
 
 schemas: install
 	$(BIN)/python -m schemas.export

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the local Java 17 base image (Debian bookworm + openjdk-17-jre-headless) from the
-# Debian mirror with debootstrap, because no container registry is reachable here.
+# Debian mirror with debootstrap (deploy/debian-base.sh), because no container registry is
+# reachable here.
 #
 #   deploy/java-base.sh        build ${BADGES_JAVA_BASE_IMAGE} if the engine lacks it
 #
@@ -9,46 +10,6 @@
 # With podman, CONTAINERS_CONF must point at the project's conf: eval "$(deploy/engine.sh env)".
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-state=${BADGES_STATE_DIR:-$here/.state}
-ENGINE=${BADGES_ENGINE:-podman}
-# shellcheck source=deploy/lib.sh
-source "$here/deploy/lib.sh"
-IMAGE=${BADGES_JAVA_BASE_IMAGE:-localhost/badges-java17:bookworm}
-
-if "$ENGINE" image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "java-base: $IMAGE already present" >&2
-  exit 0
-fi
-
-start=$(date +%s)
-
-install_missing java-base debootstrap
-
-# First URIs entry of the Debian sources (deb822), else the public mirror.
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-mirror=${mirror:-http://deb.debian.org/debian}
-
-mkdir -p "$state"
-work=$(mktemp -d "$state/java-base.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-rootfs=$work/rootfs
-
-echo "java-base: debootstrap bookworm from $mirror" >&2
-debootstrap --variant=minbase --include=openjdk-17-jre-headless bookworm "$rootfs" "$mirror" >&2
-
-# Cheap slimming: package caches, apt lists, docs, man pages, non-English locales.
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
-       "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* \
-       "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log "$rootfs"/var/cache/debconf/*-old
-find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'en*' ! -name locale.alias \
-  -exec rm -rf {} + 2>/dev/null || true
-
-echo "java-base: importing $IMAGE" >&2
-tar -C "$rootfs" -c . | "$ENGINE" import \
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  --change 'ENV LANG=C.UTF-8' \
-  --change 'CMD ["/bin/bash"]' \
-  - "$IMAGE" >/dev/null
-
-echo "java-base: built $IMAGE in $(( $(date +%s) - start ))s" >&2
+deploy=$(cd "$(dirname "$0")" && pwd)
+exec "$deploy/debian-base.sh" "${BADGES_JAVA_BASE_IMAGE:-localhost/badges-java17:bookworm}" \
+  openjdk-17-jre-headless

@@ -16,6 +16,12 @@ START_TIMEOUT = 90
 STOP_TIMEOUT = 30
 
 
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The BADGES_* variables that make a worker load exactly `settings`."""
+    return {f"BADGES_{name.upper()}": str(value)
+            for name, value in settings.model_dump().items() if value is not None}
+
+
 class WorkerProcess:
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
@@ -24,11 +30,7 @@ class WorkerProcess:
         self._log_offset = 0
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for name, value in self.settings.model_dump().items():
-            if value is not None:
-                env[f"BADGES_{name.upper()}"] = str(value)
-        return env
+        return {**os.environ, **settings_environment(self.settings)}
 
     def start(self, wait: bool = True) -> WorkerProcess:
         """Start the worker; with `wait`, return once it is ready."""

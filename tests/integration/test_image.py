@@ -1,0 +1,85 @@
+"""The worker image (`make image`) run as a container against the test stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from bson import ObjectId
+from testcontainers.core.container import DockerContainer
+
+from service.client import BadgesClient
+from service.settings import Settings
+from tests.infra.containers import LABELS
+from tests.infra.image import BUILD_TIMEOUT, BuiltImage
+from tests.infra.worker import READY_LINE, START_TIMEOUT, settings_environment
+
+# The first test to use the image may build it: Debian base and wheels, several minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(BUILD_TIMEOUT + 300)]
+
+ORG = 50156
+ACTOR = 123
+UID = "10001"  # the image's USER (deploy/worker/Containerfile)
+
+
+def logs(container: DockerContainer) -> str:
+    out, err = container.get_logs()
+    return (out + err).decode(errors="replace")
+
+
+def wait_ready(container: DockerContainer) -> None:
+    """Return once faust logs that its agents run; fail if the container exits first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while READY_LINE not in logs(container):
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        if wrapped.status == "exited":
+            raise RuntimeError(f"worker container exited:\n{logs(container)[-4000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker container not ready in {START_TIMEOUT}s:\n"
+                               f"{logs(container)[-4000:]}")
+        time.sleep(0.5)  # polling a log; the deadline bounds the wait
+
+
+@pytest.fixture
+def container(worker_image: BuiltImage, settings: Settings) -> Iterator[DockerContainer]:
+    """The image as a container on the host's network, so the stack's 127.0.0.1 ports work."""
+    worker = DockerContainer(worker_image.name, labels=LABELS)
+    # Only the settings go in: the host's PATH and the like would break the image's own.
+    for key, value in settings_environment(settings).items():
+        worker.with_env(key, value)
+    worker.with_env("BADGES_HTTP_PORT", "0")  # a free port: host networking is shared
+    worker.with_kwargs(network_mode="host")
+    with worker:
+        try:
+            wait_ready(worker)
+            yield worker
+        except BaseException:
+            print(f"--- worker container log ---\n{logs(worker)[-8000:]}")
+            raise
+
+
+def run(container: DockerContainer, *command: str) -> tuple[int, str]:
+    code, output = container.exec(list(command))
+    return code, output.decode(errors="replace").strip()
+
+
+async def test_image_answers_commands_as_a_non_root_user(
+    container: DockerContainer, settings: Settings
+) -> None:
+    assert run(container, "id", "-u") == (0, UID)
+    # The container's config holds the image's (podman's image API omits the health check).
+    config = container.get_wrapped_container().attrs["Config"]
+    assert config["User"] == f"{UID}:{UID}"
+    assert config["Entrypoint"] == ["python", "-m", "service", "worker"]
+    assert "/healthz" in " ".join(config["Healthcheck"]["Test"])  # kept: Docker-format build
+    # Installed from wheels in a build stage: no pip, no compiler, no wheels left behind.
+    assert run(container, "python", "-c", "import pip")[0] != 0
+    for leftover in ("command -v gcc", "command -v cc", "test -e /wheels"):
+        assert run(container, "sh", "-c", leftover)[0] != 0, leftover
+    badge = str(ObjectId())
+    async with BadgesClient(settings) as client:
+        result = await client.result(await client.claim(ORG, ACTOR, badge, "Loyalty", "123"))
+    assert result.errors == []
+    assert result.data == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
