@@ -36,6 +36,15 @@ class Runtime(mode.Service):
         self._lock = asyncio.Lock()
         super().__init__(**kwargs)
 
+    @property
+    def store(self) -> Store | None:
+        """The store once connected (readiness checks; agents use `ready`)."""
+        return self._store
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        return self._producer
+
     async def ready(self) -> Store:
         """Connect on first use; agents may start before this service does."""
         async with self._lock:
