@@ -119,7 +119,7 @@ async def test_json_logs_are_one_object_per_line_without_secrets(
 ) -> None:
     host = stack.mongo_url.removeprefix("mongodb://")
     secret = settings.model_copy(update={
-        "log_format": "json", "kafka_sasl_password": SASL_PASSWORD,
+        "log_format": "json", "log_level": "DEBUG", "kafka_sasl_password": SASL_PASSWORD,
         "mongo_url": f"mongodb://badges:{MONGO_PASSWORD}@{host}/?authMechanism=PLAIN"})
     worker = WorkerProcess(secret, tmp_path / "worker.log").start()
     try:
