@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] | None = None
 
     # /metrics, /healthz and /readyz; "off": no listener; 0: a free port (logged).
-    http_port: int | Literal["off"] = Field(default=8081, ge=0, le=65535)
+    http_port: Annotated[int, Field(ge=0, le=65535)] | Literal["off"] = 8081
     # All interfaces by default, so that probes reach a worker in a container.
     http_host: str = "0.0.0.0"
 
