@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from service.health import consumer_offsets, missing
-from service.metrics import register_lag, unregister
+from service.metrics import ConsumerLag, register_lag, unregister
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -51,7 +51,7 @@ class Endpoints(mode.Service):
         self.app = app
         self.runtime = runtime
         self._runner: web.AppRunner | None = None
-        self._lag: Any = None
+        self._lag: ConsumerLag | None = None
         super().__init__(**kwargs)
 
     async def on_start(self) -> None:

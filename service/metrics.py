@@ -8,10 +8,9 @@ Python collectors; /metrics (service/http.py) serves them all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
@@ -49,6 +48,8 @@ FENCED_WRITES = Counter(
 BUILD = Info("badges_build", "The worker's version")
 
 OK, DUPLICATE, DEAD_LETTER, ERROR = "ok", "duplicate", "dead_letter", "error"
+# {(topic, partition): (end offset, committed offset)} of the partitions a worker holds.
+Offsets = Callable[[], Mapping[tuple[str, int], tuple[int, int]]]
 
 
 def package_version() -> str:
@@ -84,8 +85,7 @@ class ConsumerLag(Collector):
     the partition's end offset (as of the last fetch) minus the group's committed offset.
     Only the partitions this worker holds; the group's total is the sum over workers."""
 
-    def __init__(self, offsets: Any) -> None:
-        # A callable returning {(topic, partition): (end, committed)}; see service/http.py.
+    def __init__(self, offsets: Offsets) -> None:
         self._offsets = offsets
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -99,7 +99,7 @@ class ConsumerLag(Collector):
         yield gauge
 
 
-def register_lag(offsets: Any) -> ConsumerLag:
+def register_lag(offsets: Offsets) -> ConsumerLag:
     collector = ConsumerLag(offsets)
     REGISTRY.register(collector)
     return collector
