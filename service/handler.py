@@ -195,6 +195,16 @@ async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:
     work.out.append(Outgoing(False, key, result.encode()))
     work.outcomes.append(Outcome(str(message.type), DUPLICATE, "", at) if repeat
                          else _outcome(message, result, at))
+    if log.isEnabledFor(logging.DEBUG):
+        _trace(message, incoming.origin, work.outcomes[-1])
+
+
+def _trace(command: Command, origin: Origin, outcome: Outcome) -> None:
+    """One line per command at DEBUG, with the fields that find it (JSON logs show them)."""
+    log.debug("%s %s: %s %s", command.type, command.commandId, outcome.outcome, outcome.code,
+              extra={"commandId": command.commandId, "orgId": command.orgId,
+                     "topic": origin.topic, "partition": origin.partition,
+                     "offset": origin.offset})
 
 
 def _answered_before(entry: LogEntry | None) -> bool:

@@ -133,6 +133,9 @@ async def test_json_logs_are_one_object_per_line_without_secrets(
     assert SASL_PASSWORD not in text and MONGO_PASSWORD not in text
     lines = [json.loads(line) for line in text.splitlines()]
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    about = [line for line in lines if line.get("commandId") == command]
+    assert about and about[0]["orgId"] == ORG, "no line about the command"
+    assert {"topic", "partition", "offset"} <= set(about[0]), about[0]
     loggers = {line["logger"] for line in lines}
     assert any(name.startswith("faust") for name in loggers), loggers
     assert any(name.startswith("aiokafka") for name in loggers), loggers
