@@ -24,7 +24,9 @@ QUERY_TIMEOUT = 60  # for a value to show up: a few scrapes, and a rate over the
 def binary() -> str:
     """The prometheus binary, installed from Debian first if missing (deploy/prometheus.sh)."""
     done = subprocess.run([str(DEPLOY / "prometheus.sh")], capture_output=True, text=True,
-                          timeout=600, check=True)
+                          timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"deploy/prometheus.sh failed ({done.returncode}):\n{done.stderr}")
     return done.stdout.strip().splitlines()[-1]
 
 
