@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from functools import partial
 
 import typer
 
 from schemas import Topics
-from service.secrets import masked_settings, redact_logs, secrets_of
+from service.logs import setup_logging
+from service.secrets import masked_settings, redact_logs, redactor, secrets_of
 from service.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
@@ -37,8 +37,9 @@ def worker() -> None:
     from service.worker import Worker
 
     settings = _settings()
-    logging.basicConfig(level=settings.log_level)
-    redact_logs(secrets_of(settings.model_dump()))  # whatever library would log them
+    secrets = secrets_of(settings.model_dump())
+    logging_config = setup_logging(settings, redactor(secrets))
+    redact_logs(secrets)  # whatever library would log them
     # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
@@ -55,7 +56,9 @@ def worker() -> None:
     loop.run_until_complete(
         warn_if_retention_short(settings, sorted(set(topics.commands.values()))))
     app = create_app(settings)
+    # In JSON, faust's console output (banner, spinner) would not be JSON: quiet.
     Worker(app, loop=loop, loglevel=settings.log_level.lower(),
+           logging_config=logging_config, quiet=logging_config is not None,
            stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
 
 

@@ -12,6 +12,7 @@ import faust
 
 from schemas import CommandType, Topics, parse
 from service.handler import Incoming, Origin, Stored, store_batch
+from service.http import Endpoints
 from service.pipeline import BatchPipeline
 from service.retry import retry
 from service.runtime import Runtime
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> faust.App:
     )
     runtime = Runtime(settings)
     app.service(cast(Any, runtime))  # faust accepts an instance; its stubs say class
+    if settings.http_port != "off":
+        app.service(cast(Any, Endpoints(settings, app, runtime)))
     topics = Topics(settings.topic_prefix)
     for topic_type, accepted in TOPIC_TYPES.items():
         _add_agent(app, runtime, topics.command(topic_type), accepted)

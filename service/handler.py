@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from service.domain.decisions import new_group_id
 from service.domain.dispatch import decide
 from service.domain.model import Decision, Effect, ReleaseName, ReserveName
 from service.domain.state import Reads, Snapshot
+from service.metrics import DEAD_LETTER, DUPLICATE, ERROR, FENCED_WRITES, OK, Outcome
 from service.store import LogEntry, Store
 from service.store_docs import Fence
 
@@ -41,6 +43,7 @@ PREVIEW_BYTES = 1024
 # it would be refused on every retry and stop its partition.
 MAX_REPLY_KEY_BYTES = 1024
 RESERVATION_ATTEMPTS = 5
+_TYPES = frozenset(t.value for t in CommandType)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,7 @@ class _Batch:
     origins: list[dict[str, object]] = field(default_factory=list)
     effects: list[tuple[Effect, Fence | None]] = field(default_factory=list)
     out: list[Outgoing] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Stored:
 
     out: list[Outgoing]
     done: list[str]
+    outcomes: list[Outcome] = field(default_factory=list)  # for the metrics, once published
 
 
 async def handle_batch(batch: Sequence[Incoming], store: Store) -> list[Outgoing]:
@@ -158,26 +163,65 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
     done = [e.key for e in work.new_entries] + [k for k, e in logged.items() if e.pending]
     store.applied(done)
     if fenced := store.fenced_writes - fenced_before:
+        FENCED_WRITES.inc(fenced)
+        first = batch[0].origin
         log.warning("fenced %d stale writes of a batch of %d from %s: documents were newer "
                     "(this worker lost the partition while it was stalled)", fenced,
-                    len(batch), batch[0].origin.topic)
-    return Stored(work.out, done)
+                    len(batch), first.topic,
+                    extra={"topic": first.topic, "partition": first.partition,
+                           "offset": first.offset})
+    return Stored(work.out, done, work.outcomes)
 
 
 async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:
     message = incoming.message
     key = reply_key(incoming.key)
+    at = incoming.origin.timestamp
     if isinstance(message, Unreadable):
         value = dead_letter_json(incoming, message.reason)
         work.out.append(Outgoing(True, key, value.encode()))
+        work.outcomes.append(Outcome("unknown", DEAD_LETTER, "", at))
         return
     if isinstance(message, Invalid):
         work.out.append(Outgoing(False, key, rejection_json(message).encode()))
+        work.outcomes.append(Outcome(_type_label(message.type), ERROR,
+                                     str(message.problems[0].code), at))
         return
     entry = log_key(message)
+    repeat = entry in work.answered or _answered_before(work.logged.get(entry))
     if entry not in work.answered:
         work.answered[entry] = await _answer(message, incoming, work, store)
-    work.out.append(Outgoing(False, key, work.answered[entry].encode()))
+    result = work.answered[entry]
+    work.out.append(Outgoing(False, key, result.encode()))
+    work.outcomes.append(Outcome(str(message.type), DUPLICATE, "", at) if repeat
+                         else _outcome(message, result, at))
+    if log.isEnabledFor(logging.DEBUG):
+        _trace(message, incoming.origin, work.outcomes[-1])
+
+
+def _trace(command: Command, origin: Origin, outcome: Outcome) -> None:
+    """One line per command at DEBUG, with the fields that find it (JSON logs show them)."""
+    log.debug("%s %s: %s %s", command.type, command.commandId, outcome.outcome, outcome.code,
+              extra={"commandId": command.commandId, "orgId": command.orgId,
+                     "topic": origin.topic, "partition": origin.partition,
+                     "offset": origin.offset})
+
+
+def _answered_before(entry: LogEntry | None) -> bool:
+    """A repeat of a command whose answer was published (a pending one may not have been)."""
+    return entry is not None and not entry.pending
+
+
+def _type_label(name: str | None) -> str:
+    """A command type, or "unknown": labels come from a fixed set, never from raw input."""
+    return name if name in _TYPES else "unknown"
+
+
+def _outcome(command: Command, result: str, at: float) -> Outcome:
+    errors = json.loads(result).get("errors") or []
+    if errors:
+        return Outcome(str(command.type), ERROR, str(errors[0]["code"]), at)
+    return Outcome(str(command.type), OK, "", at)
 
 
 async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Store) -> str:

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from service.handler import Outgoing, Stored
+from service.metrics import BATCH_DURATION, BATCH_SIZE, count_published
 from service.retry import retry
 from service.settings import Settings
 
@@ -83,20 +84,37 @@ class BatchPipeline:
         try:
             while True:
                 events = await self._next_batch()
+                BATCH_SIZE.observe(len(events))
                 what = f"batch of {len(events)} from {self._name}"
-                stored = await retry(self._settings, what, partial(self._store, events))
+                about = _first_message(events)
+                with BATCH_DURATION.labels("store").time():
+                    stored = await retry(self._settings, what, partial(self._store, events),
+                                         operation="store", about=about)
                 if sending is not None:
                     await sending  # the previous batch's results go first
-                sending = asyncio.create_task(self._send(what, stored, events))
+                sending = asyncio.create_task(self._send(what, stored, events, about))
         finally:
             if sending is not None:
                 sending.cancel()
 
-    async def _send(self, what: str, stored: Stored, events: Sequence[Any]) -> None:
-        await asyncio.gather(
-            retry(self._settings, f"results of {what}", partial(self._publish, stored.out)),
-            retry(self._settings, f"done-markers of {what}",
-                  partial(self._mark_done, stored.done)),
-        )
+    async def _send(self, what: str, stored: Stored, events: Sequence[Any],
+                    about: dict[str, object]) -> None:
+        with BATCH_DURATION.labels("send").time():
+            await asyncio.gather(
+                retry(self._settings, f"results of {what}",
+                      partial(self._publish, stored.out), operation="publish", about=about),
+                retry(self._settings, f"done-markers of {what}",
+                      partial(self._mark_done, stored.done), operation="mark_done",
+                      about=about),
+            )
+        count_published(stored.outcomes)
         for event in events:
             await self._ack(event)
+
+
+def _first_message(events: Sequence[Any]) -> dict[str, object]:
+    """Where the batch starts, for its log lines (faust events; tests may pass others)."""
+    message = getattr(events[0], "message", None)
+    if message is None:
+        return {}
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+from service.metrics import RETRIES
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,14 @@ class PermanentError(Exception):
     """A failure that retrying cannot fix (e.g. refused credentials): `retry` lets it through."""
 
 
-async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]]) -> T:
-    """Run `step` until it returns, with exponential backoff capped by the settings."""
+async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]],
+                operation: str | None = None, about: Mapping[str, object] | None = None) -> T:
+    """Run `step` until it returns, with exponential backoff capped by the settings.
+
+    `operation` names the retries in badges_retries_total (`what` if not given): a fixed
+    name, where `what` varies (a batch's size). `about` goes into the warnings' fields
+    (the JSON log's topic, partition, offset).
+    """
     delay = settings.retry_initial_backoff_seconds
     while True:
         try:
@@ -26,6 +33,7 @@ async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]])
         except PermanentError:
             raise
         except Exception as exc:
-            log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay)
+            RETRIES.labels(operation or what).inc()
+            log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay, extra=about)
             await asyncio.sleep(delay)
             delay = min(delay * 2, settings.retry_max_backoff_seconds)

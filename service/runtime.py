@@ -36,13 +36,24 @@ class Runtime(mode.Service):
         self._lock = asyncio.Lock()
         super().__init__(**kwargs)
 
+    @property
+    def store(self) -> Store | None:
+        """The store once connected (readiness checks; agents use `ready`)."""
+        return self._store
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        return self._producer
+
     async def ready(self) -> Store:
         """Connect on first use; agents may start before this service does."""
         async with self._lock:
             if self._store is None:
-                self._producer = kafka.producer(self.settings)
                 timeout = self.settings.network_timeout_seconds
-                await asyncio.wait_for(self._producer.start(), timeout)
+                if self._producer is None:  # kept when MongoDB failed after it started
+                    producer = kafka.producer(self.settings)
+                    await asyncio.wait_for(producer.start(), timeout)
+                    self._producer = producer
                 client = connect(self.settings)
                 store = Store(client[self.settings.mongo_database],
                               fence=self.settings.write_fence)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -94,17 +94,32 @@ def secrets_of(values: dict[str, Any]) -> list[str]:
     return found
 
 
+def redactor(secrets: Iterable[str]) -> Callable[[str], str] | None:
+    """A function replacing each secret in a text with ***; None if there is no secret."""
+    # Also as a bytes repr shows it (escaped): aiokafka's DEBUG lines dump SASL frames so.
+    forms = {form for secret in secrets if len(secret) >= _SHORTEST_REDACTED
+             for form in (secret, repr(secret.encode())[2:-1])}
+    values = sorted(forms, key=len, reverse=True)  # a secret holding another goes first
+    if not values:
+        return None
+
+    def redact(text: str) -> str:
+        if any(value in text for value in values):
+            for value in values:
+                text = text.replace(value, MASK)
+        return text
+
+    return redact
+
+
 def redact_logs(secrets: Iterable[str]) -> None:
     """Replace each secret in every log record's message with ***, whoever logs it.
 
     A record factory, not a filter: logging handlers are replaced when faust sets up its
     logging, the factory stays. It runs only for records a logger's level lets through.
     """
-    # Also as a bytes repr shows it (escaped): aiokafka's DEBUG lines dump SASL frames so.
-    forms = {form for secret in secrets if len(secret) >= _SHORTEST_REDACTED
-             for form in (secret, repr(secret.encode())[2:-1])}
-    values = sorted(forms, key=len, reverse=True)  # a secret holding another goes first
-    if not values:
+    redact = redactor(secrets)
+    if redact is None:
         return
     make_record = logging.getLogRecordFactory()
 
@@ -114,10 +129,9 @@ def redact_logs(secrets: Iterable[str]) -> None:
             message = record.getMessage()
         except Exception:  # a malformed call: leave it to the handler's own error report
             return record
-        if any(value in message for value in values):
-            for value in values:
-                message = message.replace(value, MASK)
-            record.msg, record.args = message, None
+        masked = redact(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         return record
 
     logging.setLogRecordFactory(redacted)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     command_log_expiry_interval_seconds: float = Field(default=60.0, gt=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # json: one object per line (for log shippers); unset: text on a terminal, else json.
+    log_format: Literal["json", "text"] | None = None
+
+    # /metrics, /healthz and /readyz; "off": no listener; 0: a free port (logged).
+    http_port: Annotated[int, Field(ge=0, le=65535)] | Literal["off"] = 8081
+    # All interfaces by default, so that probes reach a worker in a container.
+    http_host: str = "0.0.0.0"
 
     @property
     def app_id(self) -> str:

@@ -118,6 +118,10 @@ class Store:
         # be stored yet (they are written while the batch's results are published).
         self._applied: set[str] = set()
 
+    async def ping(self) -> None:
+        """Raise unless the server answers (the caller bounds the wait: readiness probes)."""
+        await self.db.client.admin.command("ping")
+
     async def ensure_indexes(self) -> None:
         # For readers of the data (per badge, per org); the service itself reads by _id.
         await self.claims.create_indexes([IndexModel([("orgId", 1), ("badgeMetaId", 1)])])

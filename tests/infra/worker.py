@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from service.settings import Settings
 
+HTTP_LINE = re.compile(r"HTTP endpoints on [^ ]+:(\d+)")
 READY_LINE = "Ready"  # faust's worker prints "[^Worker]: Ready" once its agents run
 START_TIMEOUT = 90
 STOP_TIMEOUT = 30
@@ -30,7 +32,18 @@ class WorkerProcess:
         self._log_offset = 0
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, **settings_environment(self.settings)}
+        env = {**os.environ, **settings_environment(self.settings)}
+        if "http_port" not in self.settings.model_fields_set:
+            env["BADGES_HTTP_PORT"] = "0"  # tests run several workers on one host
+        return env
+
+    def http_url(self, timeout: float = START_TIMEOUT) -> str:
+        """The base URL of the worker's HTTP endpoints, from the port it logged."""
+        deadline = time.monotonic() + timeout
+        while (found := HTTP_LINE.search(self.log())) is None:
+            assert time.monotonic() < deadline, f"no HTTP endpoints logged:\n{self.tail()}"
+            self.wait_for("HTTP endpoints on", max(0.1, deadline - time.monotonic()))
+        return f"http://127.0.0.1:{found.group(1)}"
 
     def start(self, wait: bool = True) -> WorkerProcess:
         """Start the worker; with `wait`, return once it is ready."""

@@ -25,3 +25,17 @@ def test_every_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BADGES_TOPIC_PREFIX", "from-env")
     assert load_settings(topic_prefix="given").topic_prefix == "given"
+
+
+@pytest.mark.parametrize(("value", "port"), [("off", "off"), ("0", 0), ("9100", 9100)])
+def test_the_http_port_is_a_port_or_off(monkeypatch: pytest.MonkeyPatch, value: str,
+                                         port: int | str) -> None:
+    monkeypatch.setenv("BADGES_HTTP_PORT", value)
+    assert load_settings().http_port == port
+
+
+@pytest.mark.parametrize("value", ["-1", "65536", "none"])
+def test_a_bad_http_port_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("BADGES_HTTP_PORT", value)
+    with pytest.raises(SettingsError, match="BADGES_HTTP_PORT"):
+        load_settings()

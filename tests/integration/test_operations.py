@@ -1,0 +1,141 @@
+"""What an operator sees: metrics scraped by a real Prometheus, readiness through an
+outage, and JSON logs without secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from bson import ObjectId
+
+from schemas import CommandType
+from service.client import BadgesClient
+from service.metrics import package_version
+from service.settings import Settings
+from tests.infra.containers import Servers, wait_for_mongo
+from tests.infra.prometheus import prometheus
+from tests.infra.worker import WorkerProcess
+from tests.integration.test_outage import take_down
+
+pytestmark = pytest.mark.integration
+
+ORG, ACTOR = 50156, 123
+PROBE_TIMEOUT = 5  # seconds for one HTTP request (the checks inside are bounded by 2)
+STATUS_TIMEOUT = 60  # for readiness to change: an outage noticed, the group joined
+
+
+async def get(url: str) -> tuple[int, Any]:
+    timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as r:
+        is_json = r.content_type == "application/json"
+        return r.status, await (r.json() if is_json else r.text())
+
+
+async def until_status(url: str, status: int) -> Any:
+    """The body once `url` answers `status` (bounded wait)."""
+    deadline, last = time.monotonic() + STATUS_TIMEOUT, None
+    while time.monotonic() < deadline:
+        try:
+            last = await get(url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            last = (0, repr(exc))
+        if last[0] == status:
+            return last[1]
+        await asyncio.sleep(0.5)  # polling the endpoint; the deadline bounds the wait
+    raise AssertionError(f"{url} never answered {status}; last: {last}")
+
+
+def exactly(n: float) -> Any:
+    return lambda value: value == n
+
+
+async def test_prometheus_reads_the_worker_metrics(
+    worker: WorkerProcess, client: BadgesClient, tmp_path: Path
+) -> None:
+    url = worker.http_url()
+    with prometheus(tmp_path, [url.removeprefix("http://")]) as server:
+        # Scraped once before the commands: rates need a sample from before they counted.
+        server.value_when('up{job="badges"}', lambda up: up == 1)
+        claims = [await client.claim(ORG, ACTOR, str(ObjectId()), "Loyalty", "r")
+                  for _ in range(5)]
+        payload = {"badgeId": str(ObjectId()), "ownerType": "Loyalty", "referenceId": "r"}
+        twice = await client.send(CommandType.CLAIM_BADGE, ORG, ACTOR, payload)
+        assert (await client.result(twice)).ok
+        await client.send(CommandType.CLAIM_BADGE, ORG, ACTOR, payload, command_id=twice)
+        failing = await client.update_group(ORG, ACTOR, str(ObjectId()), "no such group", 1)
+        for command_id in claims:
+            assert (await client.result(command_id)).ok
+        error = (await client.result(failing)).errors[0].code
+        assert len(await client.results(twice, count=2)) == 2
+
+        counted = 'badges_commands_total{type="%s",outcome="%s"}'
+        server.value_when(counted % ("ClaimBadge", "ok"), exactly(6))
+        server.value_when(counted % ("ClaimBadge", "duplicate"), exactly(1))
+        server.value_when(f'badges_commands_total{{type="UpdateBadgeGroup",outcome="error",'
+                          f'code="{error}"}}', exactly(1))
+        p90 = server.value_when(
+            "histogram_quantile(0.9, sum by (le) "
+            "(rate(badges_command_latency_seconds_bucket[1m])))",
+            lambda seconds: 0 < seconds < 30)
+        assert p90 < 30
+        server.value_when('sum(badges_batch_duration_seconds_count{phase="store"})',
+                          lambda n: n >= 1)
+        server.value_when('sum(badges_batch_duration_seconds_count{phase="send"})',
+                          lambda n: n >= 1)
+        server.value_when("sum(badges_batch_size_sum)", exactly(8))
+        server.value_when(f'badges_build_info{{version="{package_version()}"}}', exactly(1))
+        # Every command handled and committed: the partitions that had any show no lag.
+        server.value_when("count(badges_consumer_lag)", lambda n: n >= 1)
+        server.value_when("sum(badges_consumer_lag)", exactly(0))
+
+
+async def test_readyz_is_not_ready_during_a_mongodb_outage(
+    stack: Servers, worker: WorkerProcess
+) -> None:
+    url = worker.http_url()
+    assert await get(f"{url}/healthz") == (200, {"status": "ok"})
+    assert await until_status(f"{url}/readyz", 200) == {"status": "ready"}
+    with ExitStack() as restarts:
+        take_down(stack.mongo_container, restarts)
+        body = await until_status(f"{url}/readyz", 503)
+        assert body["status"] == "not ready" and list(body["missing"]) == ["mongodb"], body
+        assert (await get(f"{url}/healthz"))[0] == 200  # alive: a restart would not help
+    wait_for_mongo(stack.mongo_url)
+    await until_status(f"{url}/readyz", 200)
+
+
+SASL_PASSWORD = "kafka-secret-3141"
+MONGO_PASSWORD = "mongo-secret-2718"
+
+
+async def test_json_logs_are_one_object_per_line_without_secrets(
+    stack: Servers, settings: Settings, tmp_path: Path
+) -> None:
+    host = stack.mongo_url.removeprefix("mongodb://")
+    secret = settings.model_copy(update={
+        "log_format": "json", "log_level": "DEBUG", "kafka_sasl_password": SASL_PASSWORD,
+        "mongo_url": f"mongodb://badges:{MONGO_PASSWORD}@{host}/?authMechanism=PLAIN"})
+    worker = WorkerProcess(secret, tmp_path / "worker.log").start()
+    try:
+        async with BadgesClient(settings) as client:
+            command = await client.claim(ORG, ACTOR, str(ObjectId()), "Loyalty", "r")
+            assert (await client.result(command)).ok
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.tail()
+    text = worker.log()
+    assert SASL_PASSWORD not in text and MONGO_PASSWORD not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    about = [line for line in lines if line.get("commandId") == command]
+    assert about and about[0]["orgId"] == ORG, "no line about the command"
+    assert {"topic", "partition", "offset"} <= set(about[0]), about[0]
+    loggers = {line["logger"] for line in lines}
+    assert any(name.startswith("faust") for name in loggers), loggers
+    assert any(name.startswith("aiokafka") for name in loggers), loggers
