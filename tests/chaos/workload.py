@@ -21,7 +21,6 @@ from tests.chaos.model import new_group_id, verdict
 
 ORGS = (50156, 7, 900001)
 OWNER_TYPES = ("Loyalty", "Milestones", "Journeys")
-NAMES = [f"GROUP_{i}" for i in range(40)]
 
 
 class Message(NamedTuple):
@@ -32,8 +31,11 @@ class Message(NamedTuple):
     timestamp_ms: int
 
 
-def commands(count: int, seed: int, start_ms: int, claims: int = 300) -> list[Message]:
+def commands(count: int, seed: int, start_ms: int, claims: int = 300,
+             names: int = 40) -> list[Message]:
+    """`names` group names per org: fewer make more creates and renames collide."""
     rnd = random.Random(seed)
+    pool_names = [f"GROUP_{i}" for i in range(names)]
     pool = [(rnd.choice(ORGS), f"{rnd.getrandbits(96):024x}", rnd.choice(OWNER_TYPES),
              str(rnd.randint(1, 9))) for _ in range(claims)]
     groups: list[tuple[int, str]] = []
@@ -51,14 +53,15 @@ def commands(count: int, seed: int, start_ms: int, claims: int = 300) -> list[Me
             bad = next(malformed)
             out.append(Message(bad.topic, bad.key, bad.value, bad.kind, at_ms))
             continue
-        topic, doc = _valid(rnd, roll, pool, groups, at_ms)
+        topic, doc = _valid(rnd, roll, pool, groups, pool_names, at_ms)
         value = json.dumps(doc).encode()
         out.append(Message(topic, fuzz.entity_key(doc), value, verdict(value, topic), at_ms))
     return out
 
 
 def _valid(rnd: random.Random, roll: float, pool: list[tuple[int, str, str, str]],
-           groups: list[tuple[int, str]], at_ms: int) -> tuple[str, dict[str, object]]:
+           groups: list[tuple[int, str]], names: list[str], at_ms: int
+           ) -> tuple[str, dict[str, object]]:
     command_id = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
     issued = at_ms // 1000
     if roll < 0.71 or (not groups and roll >= 0.90):
@@ -68,11 +71,11 @@ def _valid(rnd: random.Random, roll: float, pool: list[tuple[int, str, str, str]
         topic = CLAIMS
     elif roll < 0.90:
         org, kind, topic = rnd.choice(ORGS), "CreateBadgeGroup", CREATES
-        payload = {"name": rnd.choice(NAMES), "rank": rnd.randint(1, 10)}
+        payload = {"name": rnd.choice(names), "rank": rnd.randint(1, 10)}
         groups.append((org, new_group_id(org, command_id, issued)))
     else:
         (org, gid), kind, topic = rnd.choice(groups), "UpdateBadgeGroup", UPDATES
-        payload = {"groupId": gid, "name": rnd.choice(NAMES), "rank": rnd.randint(1, 10)}
+        payload = {"groupId": gid, "name": rnd.choice(names), "rank": rnd.randint(1, 10)}
     return topic, {"commandId": command_id, "type": kind, "orgId": org,
                    "actorId": rnd.randint(1, 50), "issuedAt": f"{_iso(issued)}",
                    "payload": payload}
