@@ -36,10 +36,12 @@ that is not a JSON object) and 9001 (the type comes from the path)."""
 def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     """The gateway; `connect=False` builds it without connecting (the OpenAPI export)."""
     runtime = GatewayRuntime(settings)
+    authenticator = Authenticator(Path(settings.gateway_users_file))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if connect:
+            authenticator.reload_if_changed()  # says so at once if there is no users file
             runtime.start()
         try:
             yield
@@ -49,7 +51,7 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     app = FastAPI(title="Badges API gateway", version=package_version(),
                   description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.authenticator = Authenticator(Path(settings.gateway_users_file))
+    app.state.authenticator = authenticator
     app.include_router(routes.router)
     app.include_router(ops.router)
     app.add_exception_handler(routes.UnauthorizedError, _unauthorized)
