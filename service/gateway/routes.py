@@ -44,7 +44,8 @@ class _DocumentedBasic(HTTPBasic):
         return None
 
 
-_basic = _DocumentedBasic(description="a user of BADGES_GATEWAY_USERS_FILE")
+_basic = _DocumentedBasic(scheme_name="HTTPBasic",
+                          description="a user of BADGES_GATEWAY_USERS_FILE")
 
 
 async def caller(request: Request, _: Annotated[None, Security(_basic)]) -> Identity:
