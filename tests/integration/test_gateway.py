@@ -283,6 +283,9 @@ async def test_health_and_metrics(http: aiohttp.ClientSession, gateway: GatewayP
     assert ('badges_gateway_requests_total{method="GET",'
             f'route="{PREFIX}/group/{{groupId}}",status="404"}}') in text
     assert "badges_gateway_request_duration_seconds_bucket" in text
+    # GET and POST of /group/{groupId} are two routes; a 405 names both.
+    other = await call(http, "DELETE", f"{gateway.url}{PREFIX}/group/{badge()}")
+    assert other.status == 405 and other.headers["Allow"] == "GET, POST"
 
 
 async def test_timeout_gives_504_and_the_answer_comes_later(
