@@ -119,6 +119,8 @@ async def _publish_and_await(runtime: GatewayRuntime, command_type: CommandType,
         # the client correlates by (orgId, commandId).
         event = await client.result(command_id, timeout=timeout)
     except ResultTimeoutError:
+        log.warning("no result for command %s within %gs: answered 504", command_id, timeout,
+                    extra={"commandId": command_id, "orgId": identity.org_id})
         detail = (f"no result for command {command_id} within {timeout:g}s; it was "
                   f"published and will be answered: `badges results` shows the answer "
                   f"once a worker has it")

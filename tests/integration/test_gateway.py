@@ -297,7 +297,8 @@ async def test_timeout_gives_504_and_the_answer_comes_later(
         api = Api(http, gateway, users, "alice")
         reply = await api.post("/group", {"name": "LATE", "rank": 1})
     finally:
-        gateway.stop()
+        stopped = gateway.stop()
+    assert stopped == 0  # SIGTERM: a graceful stop, exit 0
     assert reply.status == 504 and reply.codes() == [9012] and reply.body["data"] is None
     command_id = reply.body["commandId"]
     assert command_id in reply.body["errors"][0]["message"]
