@@ -231,6 +231,15 @@ async def test_bad_credentials_get_401_and_publish_nothing(
     assert await end_offsets(gw_settings) == before
 
 
+async def test_a_user_added_while_running_can_call(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> None:
+    url = f"{gateway.url}{PREFIX}/group/{badge()}"
+    header = "Basic " + base64.b64encode(b"carol:carols-password").decode()
+    assert (await call(http, "GET", url, header)).status == 401
+    users.add("carol", BOB_ORG, 10, password="carols-password")  # the file is read again
+    assert (await call(http, "GET", url, header)).status == 404
+
+
 async def test_idempotency_key(alice: Api, users: GatewayUsers, http: aiohttp.ClientSession,
                                gateway: GatewayProcess, gw_settings: Settings) -> None:
     key, body = f"retry-{uuid.uuid4()}", {"name": name(), "rank": 4}
