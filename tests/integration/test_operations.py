@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,7 +20,16 @@ from service.client import BadgesClient
 from service.metrics import package_version
 from service.settings import Settings
 from tests.infra.containers import Servers, wait_for_mongo
-from tests.infra.prometheus import prometheus
+from tests.infra.dashboards import (
+    ALERTS,
+    alert_rules,
+    dashboard,
+    dashboard_expressions,
+    metric_names,
+    substitute,
+    variable_metrics,
+)
+from tests.infra.prometheus import Prometheus, binary, prometheus
 from tests.infra.worker import WorkerProcess
 from tests.integration.test_outage import take_down
 
@@ -55,7 +65,7 @@ def exactly(n: float) -> Any:
     return lambda value: value == n
 
 
-async def test_prometheus_reads_the_worker_metrics(
+async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
     worker: WorkerProcess, client: BadgesClient, tmp_path: Path
 ) -> None:
     url = worker.http_url()
@@ -93,6 +103,30 @@ async def test_prometheus_reads_the_worker_metrics(
         # Every command handled and committed: the partitions that had any show no lag.
         server.value_when("count(badges_consumer_lag)", lambda n: n >= 1)
         server.value_when("sum(badges_consumer_lag)", exactly(0))
+
+        # A dead letter too, so that every panel of the dashboard has series to show.
+        await client.send_raw(client.topics.command(CommandType.CLAIM_BADGE), b"\xff", b"k")
+        server.value_when('sum(badges_commands_total{outcome="dead_letter"})', exactly(1))
+        check_queries(server)
+
+
+def check_queries(server: Prometheus) -> None:
+    """Every expression of the Grafana dashboard and the alert rules runs, and reads only
+    metrics this Prometheus has; the dashboard's also find series (label values exist)."""
+    board = dashboard()
+    known = server.metric_names()
+    assert not variable_metrics(board) - known, variable_metrics(board) - known
+    for expression in dashboard_expressions(board):
+        query = substitute(expression)
+        assert not metric_names(query) - known, f"no such metric in {expression}"
+        server.result_when(query, bool)
+    for rule in alert_rules():
+        assert not metric_names(rule["expr"]) - known, f"no such metric in {rule['alert']}"
+        server.query(rule["expr"])  # fails unless the answer is a success
+    promtool = Path(binary()).with_name("promtool")
+    checked = subprocess.run([str(promtool), "check", "rules", str(ALERTS)],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def test_readyz_is_not_ready_during_a_mongodb_outage(
