@@ -4,7 +4,8 @@ Settings come from the BADGES_* environment variables (see README); --bootstrap-
 --topic-prefix override theirs. Exit codes: 0 done, 1 the result carries errors, 2 bad
 arguments (nothing was published), 3 no result within --timeout, 4 Kafka unreachable or a
 network wait ran out, 78 authentication failed (Kafka refused the credentials or its
-certificate is not trusted), 130 interrupted while waiting for a result.
+certificate is not trusted), 130 interrupted while waiting for a result. `status` exits 0
+whenever it could read the consumer group, whatever the worker's readiness (which it prints).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from schemas.commands import ObjectIdStr
 from service.client import BadgesClient, ResultTimeoutError
 from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError
 from service.settings import Settings, SettingsError, load_settings
+from service.status import Status, status
 
 EXIT_ERRORS, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 3, 4, 130
 
@@ -218,6 +220,60 @@ def _json_line(record: ConsumerRecord) -> str:
         text = (record.value or b"").decode("utf-8", "replace")
         return json.dumps({"partition": record.partition, "offset": record.offset,
                            "notJson": text})
+
+
+# -- operating ---------------------------------------------------------------------------
+
+WorkerUrl = Annotated[str, typer.Option(
+    help="The worker's HTTP endpoints, whose /readyz is asked; empty: do not ask.")]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")]
+
+
+@app.command("status")
+def status_command(ctx: typer.Context, worker_url: WorkerUrl = "http://127.0.0.1:8081",
+                   as_json: AsJson = False) -> None:
+    """The workers' consumer group, each command partition's committed offset, end offset
+    and lag, and whether the worker at --worker-url is ready. Exit code 0 whenever the group
+    could be read (readiness is in the output), 4 when Kafka is unreachable."""
+    settings = _settings(ctx)
+    raise typer.Exit(_run(settings, _show_status(settings, worker_url or None, as_json),
+                          interrupted=EXIT_INTERRUPTED))
+
+
+async def _show_status(settings: Settings, worker_url: str | None, as_json: bool) -> int:
+    found = await status(settings, worker_url)
+    typer.echo(json.dumps(found.to_json(), indent=2) if as_json else "\n".join(_text(found)))
+    return 0
+
+
+def _text(found: Status) -> list[str]:
+    held = {(t, n) for m in found.members for t, ns in m.partitions.items() for n in ns}
+    assigned = sum((p.topic, p.partition) in held for p in found.partitions)
+    lines = [f"Consumer group {found.group}: {found.state}, {len(found.members)} member(s), "
+             f"{assigned} of {len(found.partitions)} command partitions assigned"]
+    if found.members:
+        lines += _table(["MEMBER", "CLIENT", "HOST", "PARTITIONS"], [
+            [m.member_id, m.client_id, m.host,
+             " ".join(f"{t}[{','.join(map(str, ns))}]" for t, ns in m.partitions.items()) or "-"]
+            for m in found.members])
+    lines.append("")
+    lines += _table(["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"], [
+        [p.topic, str(p.partition), "-" if p.committed is None else str(p.committed),
+         str(p.end), str(p.lag)] for p in found.partitions])
+    lines.append(f"Total lag: {found.total_lag}")
+    lines += [f"Missing topic: {topic} (no worker has started yet)"
+              for topic in found.missing_topics]
+    if found.worker is not None:
+        detail = "" if found.worker.detail is None else f" {json.dumps(found.worker.detail)}"
+        lines.append(f"Worker {found.worker.url}: {found.worker.status}{detail}")
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows as left-aligned columns, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
 
 
 # -- running -----------------------------------------------------------------------------
