@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+README = ROOT / "README.md"
 DASHBOARD = DEPLOY / "grafana" / "badges.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 
@@ -75,3 +77,12 @@ def variable_metrics(board: dict[str, Any]) -> set[str]:
 def alert_rules() -> list[dict[str, Any]]:
     loaded = yaml.safe_load(ALERTS.read_text())
     return [rule for group in loaded["groups"] for rule in group["rules"]]
+
+
+def readme_alerts() -> dict[str, str]:
+    """{alert: expression} of the README's alert table (section "### Alerts")."""
+    text = README.read_text()
+    section = text[text.index("### Alerts\n"):]
+    section = section[:section.index("\n### ", 1)]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", section, re.MULTILINE)
+    return dict(rows)

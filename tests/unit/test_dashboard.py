@@ -13,6 +13,7 @@ from tests.infra.dashboards import (
     dashboard_expressions,
     metric_names,
     panels,
+    readme_alerts,
     substitute,
     variable_metrics,
 )
@@ -42,6 +43,10 @@ def test_alert_rules_have_an_expression_and_a_summary() -> None:
     rules = alert_rules()
     assert len({rule["alert"] for rule in rules}) == len(rules) >= 5
     assert all(rule["expr"] and rule["annotations"]["summary"] for rule in rules)
+
+
+def test_the_readme_shows_the_alert_rules_as_they_are() -> None:
+    assert readme_alerts() == {rule["alert"]: rule["expr"] for rule in alert_rules()}
 
 
 @pytest.mark.parametrize(("expression", "names"), [
