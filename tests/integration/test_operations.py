@@ -31,7 +31,7 @@ from tests.infra.dashboards import (
 )
 from tests.infra.prometheus import Prometheus, binary, prometheus
 from tests.infra.worker import WorkerProcess
-from tests.integration.test_outage import take_down
+from tests.integration.test_outage import RECOVERY_TIMEOUT, take_down
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +47,9 @@ async def get(url: str) -> tuple[int, Any]:
         return r.status, await (r.json() if is_json else r.text())
 
 
-async def until_status(url: str, status: int) -> Any:
+async def until_status(url: str, status: int, timeout: float = STATUS_TIMEOUT) -> Any:
     """The body once `url` answers `status` (bounded wait)."""
-    deadline, last = time.monotonic() + STATUS_TIMEOUT, None
+    deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
             last = await get(url)
@@ -129,19 +129,25 @@ def check_queries(server: Prometheus) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-async def test_readyz_is_not_ready_during_a_mongodb_outage(
-    stack: Servers, worker: WorkerProcess
+@pytest.mark.parametrize("dependency", ["mongodb", "kafka"])
+async def test_readyz_is_not_ready_during_an_outage(
+    stack: Servers, worker: WorkerProcess, dependency: str
 ) -> None:
     url = worker.http_url()
     assert await get(f"{url}/healthz") == (200, {"status": "ok"})
     assert await until_status(f"{url}/readyz", 200) == {"status": "ready"}
     with ExitStack() as restarts:
-        take_down(stack.mongo_container, restarts)
+        containers = {"mongodb": stack.mongo_container, "kafka": stack.kafka_container}
+        take_down(containers[dependency], restarts)
         body = await until_status(f"{url}/readyz", 503)
-        assert body["status"] == "not ready" and list(body["missing"]) == ["mongodb"], body
+        assert body["status"] == "not ready" and dependency in body["missing"], body
+        if dependency == "mongodb":  # Kafka's outage may also cost the group membership
+            assert list(body["missing"]) == ["mongodb"], body
         assert (await get(f"{url}/healthz"))[0] == 200  # alive: a restart would not help
-    wait_for_mongo(stack.mongo_url)
-    await until_status(f"{url}/readyz", 200)
+    if dependency == "mongodb":
+        wait_for_mongo(stack.mongo_url)
+    # Back: the server restarted (after Kafka's outage, the consumer rejoined its group too).
+    assert await until_status(f"{url}/readyz", 200, RECOVERY_TIMEOUT) == {"status": "ready"}
 
 
 SASL_PASSWORD = "kafka-secret-3141"
