@@ -242,11 +242,11 @@ def status_command(ctx: typer.Context, worker_url: WorkerUrl = "http://127.0.0.1
 
 async def _show_status(settings: Settings, worker_url: str | None, as_json: bool) -> int:
     found = await status(settings, worker_url)
-    typer.echo(json.dumps(found.to_json(), indent=2) if as_json else "\n".join(_text(found)))
+    typer.echo(json.dumps(found.to_json(), indent=2) if as_json else "\n".join(status_lines(found)))
     return 0
 
 
-def _text(found: Status) -> list[str]:
+def status_lines(found: Status) -> list[str]:
     held = {(t, n) for m in found.members for t, ns in m.partitions.items() for n in ns}
     assigned = sum((p.topic, p.partition) in held for p in found.partitions)
     lines = [f"Consumer group {found.group}: {found.state}, {len(found.members)} member(s), "
