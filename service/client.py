@@ -153,7 +153,8 @@ class BadgesClient:
         self.replies.close("the client was stopped")
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A reader that failed before was logged and failed the waits (_reader_ended).
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
         if self._consumer is not None:
             await _stop(self._consumer, timeout)
