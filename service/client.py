@@ -241,6 +241,9 @@ class BadgesClient:
             for records in batches.values():
                 for record in records:
                     self.replies.deliver(record.value, record.partition, record.offset)
+            # getmany returns prefetched records without suspending: through a backlog,
+            # give the other tasks of the loop (the gateway's requests) a turn per batch.
+            await asyncio.sleep(0)
 
     def _reader_ended(self, reader: asyncio.Task[None]) -> None:
         """Waits fail at once when the reader is gone, rather than time out one by one."""
