@@ -182,18 +182,19 @@ class BadgesClient:
         broker's acknowledgements are awaited together; returns when all are acknowledged.
         Order per key is kept: one producer, and aiokafka sends at most one batch per
         partition at a time and retries a failed batch before the next (idempotent too).
-        Every wait is bounded by the network timeout: a full send buffer that does not drain,
-        or an acknowledgement that does not come, raises TimeoutError.
+        Every wait is bounded by the network timeout: a full send buffer that does not drain
+        raises aiokafka's KafkaTimeoutError, an acknowledgement that does not come
+        TimeoutError.
         """
         assert self._producer is not None, "call start() first"
-        timeout = self.settings.network_timeout_seconds
         ids: list[str] = []
         deliveries: list[asyncio.Future[Any]] = []
         for outgoing in commands:
             command_id, topic, value, key = outgoing.encoded(self.topics)
             self.replies.register(command_id)
-            async with asyncio.timeout(timeout):  # waits only while the send buffer is full
-                deliveries.append(await self._producer.send(topic, value, key=key))
+            # Waits only while the send buffer is full, and aiokafka bounds that wait (and
+            # the metadata one) by request_timeout_ms, our network timeout: no timer each.
+            deliveries.append(await self._producer.send(topic, value, key=key))
             ids.append(command_id)
             if len(deliveries) >= DELIVERY_CHUNK:
                 await self._delivered(deliveries)

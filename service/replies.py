@@ -142,11 +142,13 @@ class Replies:
 
     # -- senders -----------------------------------------------------------------------
 
-    def register(self, command_id: str) -> None:
-        """Keep the results of a command this process is about to send, for its waits."""
+    def register(self, key: str) -> None:
+        """Keep the results of a command this process is about to send, for its waits.
+
+        `key` is its commandId in canonical form (as the worker echoes it; see canonical()).
+        """
         if self._closed is not None:
             return  # nobody can wait: nothing to keep
-        key = canonical(command_id)
         slot = self._slots.setdefault(key, _Slot())
         slot.registered = True
         if not slot.waiters:

@@ -168,7 +168,9 @@ def run(args: argparse.Namespace, stack: Servers) -> dict[str, Any]:
     publish = asyncio.run(publish_rates(settings, args.sequential, args.batched))
     total = args.foreign + args.first_mark
     written = asyncio.run(write_foreign(settings, total))
-    read = read_in_own_process(settings, [args.first_mark, args.foreign])
+    # Marks between the two show whether memory grows with what was read or levels off.
+    between = [m for m in (100_000, 250_000, 500_000) if args.first_mark < m < args.foreign]
+    read = read_in_own_process(settings, [args.first_mark, *between, args.foreign])
     return {"publish": publish, "write": written, "memory": memory(read),
             "stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
             "timestamp": datetime.now(UTC).isoformat(), "git": report._git()}
@@ -189,6 +191,8 @@ def table(s: dict[str, Any]) -> str:
         f"{m['rss_mib_last']:.1f} MiB",
         f"{'RSS growth (limit ' + str(m['growth_limit_mib']) + ' MiB)':<52} "
         f"{m['growth_mib']:+.1f} MiB {'ok' if m['within_limit'] else 'OVER THE LIMIT'}",
+        f"{'RSS at each mark (results read: MiB)':<52} "
+        + ", ".join(f"{r['read']:,}: {r['rss_mib']:.1f}" for r in m["marks"]),
         f"{'recent-results cache (commandIds kept / bound)':<52} "
         f"{m['recent_cache']:,} / {m['recent_cache_limit']:,}",
         f"{'own wait answered after the flood':<52} {m['own_wait_answered']}",
