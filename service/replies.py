@@ -258,7 +258,10 @@ class Replies:
         valid = tuple(a for a in cached if a.validated() is not None)
         if len(valid) != len(cached):
             self.skipped += len(cached) - len(valid)
-            self._recent[key] = valid
+            if valid:
+                self._recent[key] = valid
+            else:
+                del self._recent[key]
         for arrived in (*valid, *slot.arrived):
             if _matches(arrived, org_id) and arrived.event is not None:
                 found.append(arrived.event)
@@ -270,6 +273,7 @@ class Replies:
             return
         if slot.registered and not answered:  # timed out: its answer may still be wanted
             self._unawaited[key] = self._clock() + self.limits.pending_seconds
+            self._unawaited.move_to_end(key)
             return
         self._retire(key, slot)
 
