@@ -204,7 +204,12 @@ class BadgesClient:
     async def _delivered(self, deliveries: list[asyncio.Future[Any]]) -> None:
         """Wait for the acknowledgements so far (bounded), then forget them."""
         pending, deliveries[:] = list(deliveries), []
-        await asyncio.wait_for(asyncio.gather(*pending), self.settings.network_timeout_seconds)
+        # Every report is collected (none left unretrieved), then the first failure raised.
+        reports = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True),
+                                         self.settings.network_timeout_seconds)
+        for report in reports:
+            if isinstance(report, BaseException):
+                raise report
 
     async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Publish bytes as they are (for tests and tools that speak the wire format)."""
