@@ -129,6 +129,15 @@ async def test_send_many_then_all_results_each_its_own(
         assert answer.data is not None and answer.data["referenceId"] == reference
     assert client.replies.stats()["slots"] == 0
 
+    # Order per key: an unclaim right behind its claim in one burst finds the claim.
+    pairs = [OutgoingCommand(kind, ORG, ACTOR, {"badgeId": badge, "ownerType": "Loyalty",
+                                                "referenceId": "pair"})
+             for badge in (str(ObjectId()) for _ in range(100))
+             for kind in (CommandType.CLAIM_BADGE, CommandType.UNCLAIM_BADGE)]
+    paired = await client.results_of(await client.send_many(pairs), timeout=60, org_id=ORG)
+    assert all(answer.ok for answer in paired.values()), [
+        a.errors for a in paired.values() if not a.ok][:3]
+
     # Two raw sends of one command: both answers, the second a duplicate's re-send.
     payload = {"badgeId": str(ObjectId()), "ownerType": "Loyalty", "referenceId": "twice"}
     command_id = str(uuid.uuid4())
