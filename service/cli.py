@@ -18,7 +18,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -28,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import CommandType, OwnerType, Topics
 from schemas.commands import ObjectIdStr
-from service.client import BadgesClient, ResultTimeoutError
+from service.client import BadgesClient, OutgoingCommand, ResultTimeoutError
 from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError
 from service.settings import Settings, SettingsError, load_settings
 from service.status import Status, status
@@ -94,21 +93,13 @@ def _settings(ctx: typer.Context) -> Settings:
 
 # -- commands ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Outgoing:
-    command_type: CommandType
-    org_id: int
-    actor_id: int
-    payload: dict[str, Any]
-
-
 @app.command()
 def claim(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, badge_id: BadgeId,
           owner_type: Owner, reference_id: ReferenceId, command_id: CommandId = None,
           no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Claim a badge for an owner module under one of its ids."""
     payload = _claim_payload(badge_id, owner_type, reference_id)
-    outgoing = Outgoing(CommandType.CLAIM_BADGE, org_id, actor_id, payload)
+    outgoing = OutgoingCommand(CommandType.CLAIM_BADGE, org_id, actor_id, payload)
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
@@ -118,7 +109,7 @@ def unclaim(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, badge_id: Badg
             no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Soft-delete an owner's active claim of a badge."""
     payload = _claim_payload(badge_id, owner_type, reference_id)
-    outgoing = Outgoing(CommandType.UNCLAIM_BADGE, org_id, actor_id, payload)
+    outgoing = OutgoingCommand(CommandType.UNCLAIM_BADGE, org_id, actor_id, payload)
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
@@ -131,7 +122,7 @@ def create_group(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, name: Nam
                  rank: Rank = None, command_id: CommandId = None, no_wait: NoWait = False,
                  timeout: Timeout = 30.0) -> None:
     """Create a badge group."""
-    outgoing = Outgoing(CommandType.CREATE_BADGE_GROUP, org_id, actor_id,
+    outgoing = OutgoingCommand(CommandType.CREATE_BADGE_GROUP, org_id, actor_id,
                         {"name": name, "rank": rank})
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
@@ -141,19 +132,19 @@ def update_group(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, group_id:
                  name: Name, rank: Rank = None, command_id: CommandId = None,
                  no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Rename and re-rank a badge group."""
-    outgoing = Outgoing(CommandType.UPDATE_BADGE_GROUP, org_id, actor_id,
+    outgoing = OutgoingCommand(CommandType.UPDATE_BADGE_GROUP, org_id, actor_id,
                         {"groupId": group_id, "name": name, "rank": rank})
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
-def _command(ctx: typer.Context, outgoing: Outgoing, command_id: uuid.UUID | None,
+def _command(ctx: typer.Context, outgoing: OutgoingCommand, command_id: uuid.UUID | None,
              no_wait: bool, timeout: float) -> None:
     settings = _settings(ctx)
     deliver = _deliver(settings, outgoing, str(command_id or uuid.uuid4()), no_wait, timeout)
     raise typer.Exit(_run(settings, deliver, interrupted=EXIT_INTERRUPTED))
 
 
-async def _deliver(settings: Settings, outgoing: Outgoing, command_id: str, no_wait: bool,
+async def _deliver(settings: Settings, outgoing: OutgoingCommand, command_id: str, no_wait: bool,
                    timeout: float) -> int:
     async with _client(settings, read_results=not no_wait) as client:
         topic = client.topics.command(outgoing.command_type)
