@@ -4,10 +4,11 @@ from schemas.codes import Code
 from schemas.commands import Command, CommandEnvelope, CommandType, OwnerType
 from schemas.envelope import Envelope, Problem
 from schemas.parsing import Invalid, Unreadable, parse
-from schemas.results import ClaimData, DeadLetter, GroupData, ResultEvent, UnclaimData
+from schemas.results import ApiGroupData, ClaimData, DeadLetter, GroupData, ResultEvent, UnclaimData
 from schemas.topics import Topics, command_key
 
 __all__ = [
+    "ApiGroupData",
     "ClaimData",
     "Code",
     "Command",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.commands import OwnerType
 from schemas.envelope import Envelope
@@ -20,20 +20,25 @@ class UnclaimData(BaseModel):
     isActive: bool
 
 
-class GroupData(BaseModel):
-    """A badge group with every field of the API."""
+class ApiGroupData(BaseModel):
+    """A badge group as the Badges API's pages show it (the gateway answers this)."""
 
     id: str
     orgId: int
     name: str
     rank: int
     createdBy: int
-    createdOn: float
-    createdOnISO: str
+    createdOn: float = Field(description="epoch seconds with fraction")
     lastUpdatedBy: int
-    lastUpdatedOn: float
-    lastUpdatedOnISO: str
+    lastUpdatedOn: float = Field(description="epoch seconds with fraction")
     isActive: bool
+
+
+class GroupData(ApiGroupData):
+    """A badge group in a result event: the API's fields plus their ISO-8601 forms."""
+
+    createdOnISO: str
+    lastUpdatedOnISO: str
 
 
 class ResultEvent(Envelope):

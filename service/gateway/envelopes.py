@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import Code, OwnerType, Problem, ResultEvent
+from schemas import ApiGroupData, ClaimData, Code, Problem, ResultEvent, UnclaimData
 from schemas.commands import CommandType
 
 
@@ -23,31 +23,7 @@ class ApiProblem(BaseModel):
     message: str
 
 
-class ClaimData(BaseModel):
-    badgeMetaId: str
-    ownerType: OwnerType
-    referenceId: str
-
-
-class UnclaimData(BaseModel):
-    ownerType: OwnerType
-    referenceId: str
-    isActive: bool
-
-
-class GroupData(BaseModel):
-    """A badge group, every field the API's update example shows."""
-
-    id: str
-    orgId: int
-    name: str
-    rank: int
-    createdBy: int
-    createdOn: float = Field(description="epoch seconds with fraction")
-    lastUpdatedBy: int
-    lastUpdatedOn: float = Field(description="epoch seconds with fraction")
-    isActive: bool
-
+GroupData = ApiGroupData  # the name the OpenAPI document and the routes use
 
 GROUP_FIELDS = tuple(GroupData.model_fields)
 

@@ -69,21 +69,14 @@ async def test_verifications_are_cached_and_a_changed_file_empties_the_cache(
     add_user(path, "alice", "right", 1, 7)
     now = [1000.0]
     checker = Authenticator(path, clock=lambda: now[0])
-    verified: list[str] = []
-    original = checker._verify
-
-    def counting(name: str, password: str) -> Identity | None:
-        verified.append(name)
-        return original(name, password)
-
-    monkeypatch.setattr(checker, "_verify", counting)
+    verified = _count_verifications(checker, monkeypatch)
     alice = Identity("alice", 1, 7)
     assert await checker.identify(header("alice", "right")) == alice
     assert await checker.identify(header("alice", "right")) == alice
-    assert verified == ["alice"]  # the second came from the cache
+    assert verified == ["right"]  # the second came from the cache
     assert await checker.identify(header("alice", "wrong")) is None
     assert await checker.identify(header("alice", "wrong")) is None
-    assert verified == ["alice"] * 3  # failures are never cached
+    assert verified == ["right", "wrong", "wrong"]  # failures are never cached
 
     now[0] += auth.CACHE_SECONDS + 1
     assert await checker.identify(header("alice", "right")) == alice
@@ -100,14 +93,7 @@ async def test_a_burst_from_a_new_caller_costs_one_verification(
     path = tmp_path / "users.json"
     add_user(path, "alice", "right", 1, 7)
     checker = Authenticator(path)
-    verified: list[str] = []
-    original = checker._verify
-
-    def counting(name: str, password: str) -> Identity | None:
-        verified.append(password)
-        return original(name, password)
-
-    monkeypatch.setattr(checker, "_verify", counting)
+    verified = _count_verifications(checker, monkeypatch)
     burst = [header("alice", "right")] * 20 + [header("alice", "wrong")] * 5
     found = await asyncio.gather(*(checker.identify(h) for h in burst))
     assert found == [Identity("alice", 1, 7)] * 20 + [None] * 5
@@ -119,3 +105,16 @@ async def test_no_users_file_refuses_everyone(tmp_path: Path) -> None:
     assert await checker.identify(header("alice", "x")) is None
     (tmp_path / "absent.json").write_text("{not json")
     assert await checker.identify(header("alice", "x")) is None
+
+
+def _count_verifications(checker: Authenticator, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords the checker really verifies (not answered from its cache), in order."""
+    verified: list[str] = []
+    original = checker._verify
+
+    def counting(name: str, password: str) -> Identity | None:
+        verified.append(password)
+        return original(name, password)
+
+    monkeypatch.setattr(checker, "_verify", counting)
+    return verified
