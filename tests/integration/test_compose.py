@@ -1,4 +1,5 @@
-"""deploy/compose.yaml brought up with the local images: one command through the CLI, then down.
+"""deploy/compose.yaml brought up with the local images: one command through the CLI, one
+through the REST gateway with curl, then down.
 
 Run with the pinned podman-compose under podman, `docker compose` under Docker.
 """
@@ -18,6 +19,7 @@ import pytest
 from bson import ObjectId
 
 from tests.infra.containers import free_port, image_from_env
+from tests.infra.gateway import PREFIX, GatewayUser, add_user
 from tests.infra.image import BUILD_TIMEOUT, ROOT, BuiltImage
 
 # The first test to use the image may build it: Debian base and wheels, several minutes.
@@ -28,6 +30,7 @@ BADGES = Path(sys.executable).with_name("badges")
 COMPOSE_TIMEOUT = 180
 ANSWER_TIMEOUT = 150  # the worker starts (and may restart) after Kafka and MongoDB
 EXIT_KAFKA_UNREACHABLE = 4  # service/cli.py
+USER = GatewayUser("loyalty", "compose-test-password", 50156, 123)
 
 
 def compose_command(project: str) -> list[str]:
@@ -57,7 +60,16 @@ def leftovers(project: str) -> list[str]:
 
 
 @pytest.fixture
-def compose_env(worker_image: BuiltImage) -> dict[str, str]:
+def users_file(tmp_path: Path) -> Path:
+    """A users file written by `badges gateway-user add`, readable by the image's uid."""
+    path = tmp_path / "gateway-users.json"
+    add_user(path, USER)
+    path.chmod(0o644)  # written 0600 by its owner; the container runs as uid 10001
+    return path
+
+
+@pytest.fixture
+def compose_env(worker_image: BuiltImage, users_file: Path) -> dict[str, str]:
     mongo_image = image_from_env("BADGES_MONGO_IMAGE")
     return {
         **os.environ,
@@ -69,6 +81,8 @@ def compose_env(worker_image: BuiltImage) -> dict[str, str]:
         "BADGES_KAFKA_HOST_PORT": str(free_port()),
         "BADGES_MONGO_HOST_PORT": str(free_port()),
         "BADGES_HTTP_HOST_PORT": str(free_port()),
+        "BADGES_GATEWAY_HOST_PORT": str(free_port()),
+        "BADGES_GATEWAY_USERS_HOST_FILE": str(users_file),
     }
 
 
@@ -107,6 +121,25 @@ def claim_through_cli(env: dict[str, str], badge: str) -> subprocess.CompletedPr
         time.sleep(1)  # the broker is still starting; the deadline bounds the retries
 
 
+def unclaim_through_gateway(port: str, badge: str) -> tuple[int, dict[str, object]]:
+    """The seed's unclaim with curl, again while the gateway is not ready yet (503, or no
+    connection: it starts with the stack), within the deadline."""
+    command = ["curl", "-sS", "--max-time", "30", "-w", "\n%{http_code}",
+               f"http://127.0.0.1:{port}{PREFIX}/badgeMeta/{badge}/unclaim",
+               "--header", "Accept: application/json",
+               "--header", "Content-Type: application/json",
+               "--user", f"{USER.name}:{USER.password}",
+               "--data", '{"ownerType": "Loyalty", "referenceId": "123"}']
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        body, _, status = done.stdout.rpartition("\n")
+        if done.returncode == 0 and status != "503":
+            return int(status), json.loads(body)
+        assert time.monotonic() < deadline, f"no answer from the gateway: {done}"
+        time.sleep(1)  # the gateway is still starting; the deadline bounds the retries
+
+
 def test_compose_up_answers_a_command_and_down_leaves_nothing(
     project: str, compose_env: dict[str, str]
 ) -> None:
@@ -119,6 +152,11 @@ def test_compose_up_answers_a_command_and_down_leaves_nothing(
     answer = json.loads(done.stdout)
     assert answer["errors"] == []
     assert answer["data"] == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
+    # The same claim, unclaimed through the gateway (as the users file's org and user).
+    status, envelope = unclaim_through_gateway(compose_env["BADGES_GATEWAY_HOST_PORT"], badge)
+    assert (status, envelope) == (200, {
+        "data": {"ownerType": "Loyalty", "referenceId": "123", "isActive": False},
+        "errors": None, "warnings": []}), envelope
     running = leftovers(project)  # the listing sees the project's objects while it is up
     assert {kind.partition(":")[0] for kind in running} >= {"ps", "volume", "network"}, running
     subprocess.run([*compose_command(project), "down", "-v", "-t", "30"], env=compose_env,
