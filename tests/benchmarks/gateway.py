@@ -1,0 +1,249 @@
+"""`make bench-gateway`: what the REST gateway adds to a command's latency, and its peak.
+
+    python -m tests.benchmarks.gateway [--rate 300] [--seconds 60] [--peak-seconds 10] ...
+    (after `eval "$(deploy/stack.sh env)"`, which `make bench-gateway` does)
+
+In one run on one test stack, one worker and one gateway (`python -m service gateway`, as
+shipped) in a namespace of their own:
+1. the same claims of new badges at the same fixed rate (open loop: each started on its
+   schedule, whatever the earlier ones are doing), first straight to Kafka with the SDK
+   (`BadgesClient` send + result, one task per command), then through the gateway (aiohttp,
+   HTTP Basic, a connection per request in flight); each after an unrecorded warm-up at
+   the same rate. p50/p99 from the scheduled start to the answer, errors, and the ratio of
+   the p99s (issue 12 allows the gateway at most +20 %);
+2. the gateway's peak: closed loops of 8, 16, 32, ... callers until the answered requests
+   per second stop growing.
+Prints a table and writes .state/bench/gateway.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import signal
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from bson import ObjectId
+
+from service.client import BadgesClient
+from service.settings import Settings
+from tests.benchmarks import gateway_load, report
+from tests.benchmarks.gateway_load import Call, Samples
+from tests.benchmarks.processes import running
+from tests.infra.containers import Servers, servers
+from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUser, add_user
+from tests.infra.worker import WorkerProcess
+
+STATE = Path(".state/bench")
+ORG, ACTOR = 50156, 123
+ALLOWED_P99_GROWTH = 0.20  # issue 12: the gateway adds at most 20 % to p99
+BODY_REFERENCE = "123"
+
+
+@dataclass(frozen=True)
+class Plan:
+    rate: float
+    seconds: float
+    warm_up_seconds: float
+    peak_seconds: float
+    peak_callers: tuple[int, ...]
+    partitions: int
+    answer_timeout: float
+
+
+def parse_plan(argv: list[str] | None = None) -> Plan:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=300.0, help="requests/s offered (300)")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="length of each fixed-rate run (60)")
+    parser.add_argument("--warm-up-seconds", type=float, default=5.0,
+                        help="unrecorded run at the rate before each measured one (5)")
+    parser.add_argument("--peak-seconds", type=float, default=10.0,
+                        help="length of each closed-loop step of the peak search (10)")
+    parser.add_argument("--peak-callers", default="8,16,32,64,128,256",
+                        help="concurrent callers of the peak search's steps, in order")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per topic (3)")
+    parser.add_argument("--answer-timeout", type=float, default=10.0,
+                        help="the gateway's BADGES_GATEWAY_TIMEOUT_SECONDS and the SDK's "
+                             "result wait (10)")
+    args = parser.parse_args(argv)
+    callers = tuple(int(n) for n in args.peak_callers.split(","))
+    return Plan(args.rate, args.seconds, args.warm_up_seconds, args.peak_seconds, callers,
+                args.partitions, args.answer_timeout)
+
+
+class Claims:
+    """Claims of new badges, one badge per call number: every answer is a fresh claim."""
+
+    def __init__(self, count: int) -> None:
+        self.badges = [str(ObjectId()) for _ in range(count)]
+
+    def badge(self, number: int) -> str:
+        while number >= len(self.badges):  # the peak search may need more than planned
+            self.badges.append(str(ObjectId()))
+        return self.badges[number]
+
+    def expected(self, number: int) -> dict[str, Any]:
+        return {"badgeMetaId": self.badge(number), "ownerType": "Loyalty",
+                "referenceId": BODY_REFERENCE}
+
+
+def sdk_call(client: BadgesClient, claims: Claims, timeout: float) -> Call:
+    async def call(number: int) -> str | None:
+        command_id = await client.claim(ORG, ACTOR, claims.badge(number), "Loyalty",
+                                        BODY_REFERENCE)
+        event = await client.result(command_id, timeout=timeout)
+        if event.errors or event.data != claims.expected(number):
+            return "unexpected answer"
+        return None
+    return call
+
+
+def gateway_call(session: aiohttp.ClientSession, base: str, user: GatewayUser,
+                 claims: Claims) -> Call:
+    headers = {"Authorization": user.authorization, "Accept": "application/json"}
+    body = {"ownerType": "Loyalty", "referenceId": BODY_REFERENCE}
+
+    async def call(number: int) -> str | None:
+        url = f"{base}{PREFIX}/badgeMeta/{claims.badge(number)}/claim"
+        async with session.post(url, json=body, headers=headers) as answer:
+            envelope = await answer.json(content_type=None)
+            if answer.status != 200:
+                return str(answer.status)
+        if envelope.get("errors") or envelope.get("data") != claims.expected(number):
+            return "unexpected answer"
+        return None
+    return call
+
+
+class GatewayBench:
+    def __init__(self, stack: Servers, plan: Plan, logs: Path) -> None:
+        self.stack, self.plan, self.logs = stack, plan, logs
+        namespace = f"benchgw{uuid.uuid4().hex[:6]}"
+        self.settings = Settings(
+            kafka_bootstrap_servers=stack.kafka_bootstrap, mongo_url=stack.mongo_url,
+            mongo_database=namespace, topic_prefix=namespace,
+            topic_partitions=plan.partitions, gateway_timeout_seconds=plan.answer_timeout)
+        self.user = GatewayUser("bench", secrets.token_urlsafe(16), ORG, ACTOR)
+        per_run = round(plan.rate * plan.seconds)
+        self.claims = Claims(4 * per_run)
+        self.next_number = 0
+
+    def numbers(self, count: int) -> int:
+        """Reserve `count` call numbers (badges nobody claimed yet); return the first."""
+        first, self.next_number = self.next_number, self.next_number + count
+        return first
+
+    def run(self) -> dict[str, Any]:
+        users = self.logs / "gateway-users.json"
+        add_user(users, self.user)
+        worker = WorkerProcess(self.settings, self.logs / "worker.log")
+        gateway = GatewayProcess(self.settings, self.logs / "gateway.log", users)
+        with running(worker), running(gateway):
+            return asyncio.run(self._measure(gateway.url))
+
+    async def _fixed(self, call: Call, label: str) -> Samples:
+        plan = self.plan
+        if plan.warm_up_seconds > 0:
+            count = round(plan.rate * plan.warm_up_seconds)
+            await gateway_load.open_loop(call, plan.rate, plan.warm_up_seconds,
+                                         f"{label} warm-up", self.numbers(count))
+        count = round(plan.rate * plan.seconds)
+        return await gateway_load.open_loop(call, plan.rate, plan.seconds,
+                                            f"{label} {plan.rate:.0f}/s", self.numbers(count))
+
+    async def _measure(self, base: str) -> dict[str, Any]:
+        plan = self.plan
+        async with BadgesClient(self.settings) as client:
+            sdk = await self._fixed(sdk_call(client, self.claims, plan.answer_timeout), "SDK")
+        # No connection limit: an open loop must never queue behind its own client.
+        connector = aiohttp.TCPConnector(limit=0)
+        # Past the gateway's own timeout, so that its 504 (not ours) is what is counted.
+        timeout = aiohttp.ClientTimeout(total=plan.answer_timeout + 10)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            call = gateway_call(session, base, self.user, self.claims)
+            through = await self._fixed(call, "gateway")
+            peak, self.next_number = await gateway_load.peak(
+                call, list(plan.peak_callers), plan.peak_seconds, self.next_number)
+        return {"sdk": sdk.summary(), "gateway": through.summary(), "peak": peak}
+
+
+def summarize(results: dict[str, Any], plan: Plan, stack: Servers, logs: Path,
+              wall: float) -> dict[str, Any]:
+    sdk, gateway = results["sdk"], results["gateway"]
+    ratio = report._ratio(gateway["p99_ms"], sdk["p99_ms"])
+    return {
+        "rate": plan.rate, "seconds": plan.seconds,
+        "sdk_p50_ms": sdk["p50_ms"], "sdk_p99_ms": sdk["p99_ms"], "sdk_errors": sdk["errors"],
+        "gateway_p50_ms": gateway["p50_ms"], "gateway_p99_ms": gateway["p99_ms"],
+        "gateway_errors": gateway["errors"],
+        "p99_ratio": ratio, "p99_within_20_percent": ratio <= 1 + ALLOWED_P99_GROWTH,
+        "peak_requests_per_s": results["peak"]["requests_per_s"],
+        "peak_callers": results["peak"]["callers"],
+        **results, "plan": asdict(plan),
+        "stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
+        "timestamp": datetime.now(UTC).isoformat(), "git": report._git(),
+        "wall_seconds": round(wall, 1), "logs": str(logs),
+    }
+
+
+def table(s: dict[str, Any]) -> str:
+    lines = [f"{'path':<36} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'answered':>9} "
+             f"{'errors':>7}  late start"]
+    for label, key in (("SDK straight to Kafka", "sdk"), ("through the gateway", "gateway")):
+        r = s[key]
+        lines.append(f"{label:<36} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} "
+                     f"{r['answered']:9} {r['errors']:7}  {r['max_start_lag_ms']:.0f} ms"
+                     + (f"  {r['error_kinds']}" if r["errors"] else ""))
+    verdict = "within" if s["p99_within_20_percent"] else "NOT within"
+    lines += [
+        "", f"claims of new badges at {s['rate']:.0f}/s for {s['seconds']:.0f} s each, open loop",
+        f"p99 gateway / SDK: x{s['p99_ratio']:.3f} ({s['gateway_p99_ms']:.1f} vs "
+        f"{s['sdk_p99_ms']:.1f} ms): {verdict} the +20 % the issue allows",
+        "", "gateway peak (closed loop, answered requests/s):",
+    ]
+    for step in s["peak"]["steps"]:
+        lines.append(f"  {step['callers']:4} callers: {step['answered_per_s']:8.1f}/s  "
+                     f"p50 {step['p50_ms']:.1f} ms  p99 {step['p99_ms']:.1f} ms  "
+                     f"errors {step['errors']}")
+    lines += [f"peak: {s['peak_requests_per_s']:.1f} requests/s with {s['peak_callers']} "
+              f"callers",
+              f"stack: Kafka {s['stack']['kafka']}, {s['stack']['mongo']}; git "
+              f"{s['git']['commit'][:10]}{' (uncommitted changes)' if s['git']['dirty'] else ''}",
+              f"wall time {s['wall_seconds']:.0f} s; logs in {s['logs']}"]
+    return "\n".join(lines)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: every process is stopped
+
+
+def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _interrupted)
+    plan = parse_plan(argv)
+    started = time.perf_counter()
+    logs = STATE / "logs" / f"gateway-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    logs.mkdir(parents=True, exist_ok=True)
+    print(f"gateway benchmark: {plan}", flush=True)
+    try:
+        with servers() as stack:
+            results = GatewayBench(stack, plan, logs).run()
+    except KeyboardInterrupt:
+        sys.exit("\ninterrupted: the processes and containers it started are stopped")
+    summary = summarize(results, plan, stack, logs, time.perf_counter() - started)
+    report.write(summary, STATE / "gateway.json")
+    print("\n" + table(summary))
+    print(f"\nwrote {STATE / 'gateway.json'}")
+
+
+if __name__ == "__main__":
+    main()
