@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +99,29 @@ class GatewayProcess(WorkerProcess):
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+@contextmanager
+def running_gateways(settings: Settings, folder: Path, users: list[GatewayUser],
+                     count: int = 1) -> Iterator[list[GatewayProcess]]:
+    """`count` gateways sharing one users file (with `users` added), ready; stopped after.
+
+    Their logs are printed when the block fails."""
+    users_file = folder / "gateway-users.json"
+    for user in users:
+        add_user(users_file, user)
+    gateways = [GatewayProcess(settings, folder / f"gateway-{n}.log", users_file)
+                for n in range(count)]
+    try:
+        for gateway in gateways:
+            gateway.start(wait=False)
+        for gateway in gateways:
+            gateway.wait_ready()
+        yield gateways
+    except BaseException:
+        for n, gateway in enumerate(gateways):
+            print(f"--- gateway {n} log ---\n{gateway.tail(100)}")
+        raise
+    finally:
+        for gateway in gateways:
+            gateway.stop()
