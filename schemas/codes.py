@@ -34,4 +34,10 @@ class Code(enum.IntEnum):
     GROUP_NOT_FOUND = 9004, "Group not found"
     INVALID_FIELD = 9005, "Invalid field value"
     GROUP_NAME_MANDATORY = 9006, "Group Name is Mandatory."
+    # Answered by the REST gateway itself, never carried by a result event.
+    UNAUTHORIZED = 9010, "Missing or wrong credentials"
+    IDEMPOTENCY_KEY_REUSED = 9011, "Idempotency-Key already used with a different request"
+    NO_RESULT_IN_TIME = 9012, "No result in time"
+    UNAVAILABLE = 9013, "Kafka or MongoDB unavailable"
+
     CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from functools import partial
+from typing import Any
 
 import typer
 
@@ -23,6 +25,14 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _logging(settings: Settings) -> dict[str, Any] | None:
+    """Set up the log output, secrets masked; the logging_config for faust's worker."""
+    secrets = secrets_of(settings.model_dump())
+    logging_config = setup_logging(settings, redactor(secrets))
+    redact_logs(secrets)  # whatever library would log them
+    return logging_config
+
+
 @cli.command()
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
@@ -37,9 +47,7 @@ def worker() -> None:
     from service.worker import Worker
 
     settings = _settings()
-    secrets = secrets_of(settings.model_dump())
-    logging_config = setup_logging(settings, redactor(secrets))
-    redact_logs(secrets)  # whatever library would log them
+    logging_config = _logging(settings)
     # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
@@ -60,6 +68,17 @@ def worker() -> None:
     Worker(app, loop=loop, loglevel=settings.log_level.lower(),
            logging_config=logging_config, quiet=logging_config is not None,
            stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
+
+
+@cli.command()
+def gateway() -> None:
+    """Serve the Badges REST API on BADGES_GATEWAY_HOST:PORT through Kafka (Ctrl-C stops)."""
+    from service.gateway.server import run
+
+    settings = _settings()
+    _logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has stopped gracefully
+        run(settings)
 
 
 @cli.command()

@@ -10,6 +10,7 @@ certificate is not trusted), 130 interrupted while waiting for a result.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -38,6 +40,9 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 group_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                         help="Create and update badge groups.")
 app.add_typer(group_app, name="group")
+users_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
+                        help="Users of the REST gateway (BADGES_GATEWAY_USERS_FILE).")
+app.add_typer(users_app, name="gateway-user")
 
 
 class CliError(Exception):
@@ -177,6 +182,35 @@ async def _client(settings: Settings, read_results: bool) -> AsyncIterator[Badge
         yield client
     finally:
         await client.stop()
+
+
+# -- gateway users -----------------------------------------------------------------------
+
+@users_app.command("add")
+def add_gateway_user(
+        ctx: typer.Context,
+        name: Annotated[str, typer.Option(help="User name of the HTTP Basic credentials.")],
+        org_id: OrgId,
+        user_id: Annotated[int, typer.Option(help="User id in createdBy / lastUpdatedBy.")],
+) -> None:
+    """Add a user (password on standard input), or replace the one of that name."""
+    from service.gateway.users import add_user
+
+    path = Path(_settings(ctx).gateway_users_file)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        typer.echo("badges: empty password refused (give it on standard input)", err=True)
+        raise typer.Exit(2)
+    try:
+        replaced = add_user(path, name, password, org_id, user_id)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"badges: cannot write {path}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{'replaced' if replaced else 'added'} user {name} (org {org_id}, "
+               f"user {user_id}) in {path}")
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -33,17 +33,17 @@ async def _mongo(runtime: Runtime, timeout: float) -> str | None:
     store = runtime.store
     if store is None:
         return "not connected yet"
-    return await _bounded(store.ping(), timeout)
+    return await bounded(store.ping(), timeout)
 
 
 async def _kafka(runtime: Runtime, timeout: float) -> str | None:
     producer = runtime.producer
     if producer is None:
         return "not connected yet"
-    return await _bounded(producer.client.fetch_all_metadata(), timeout)
+    return await bounded(producer.client.fetch_all_metadata(), timeout)
 
 
-async def _bounded(check: Any, timeout: float) -> str | None:
+async def bounded(check: Any, timeout: float) -> str | None:
     try:
         await asyncio.wait_for(check, timeout)
     except TimeoutError:

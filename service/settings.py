@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # All interfaces by default, so that probes reach a worker in a container.
     http_host: str = "0.0.0.0"
 
+    # The REST gateway (`python -m service gateway`, service/gateway/).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port (logged)
+    # Longest wait for a command's result; past it: 504 with the commandId.
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    # HTTP Basic credentials (`badges gateway-user add`); in containers a mounted Secret.
+    gateway_users_file: str = ".state/gateway-users.json"
+
     @property
     def app_id(self) -> str:
         """Faust app id, which is also the Kafka consumer group."""

@@ -1,127 +1,133 @@
-"""Run the real REST gateway (`python -m service gateway`) as a child process, and its users.
+"""Run the real gateway (`python -m service gateway`) as a child process, with its users.
 
-Each gateway listens on a free port of 127.0.0.1 chosen beforehand, reads the users file the
-test wrote with the real `badges gateway-user add`, and counts as started once `/readyz`
-answers 200 (Kafka and MongoDB reachable, its reply reader running).
+    users = GatewayUsers(tmp_path / "users.json").add("alice", org_id=1, user_id=7)
+    with GatewayProcess(settings, users.path, tmp_path / "gateway.log") as gateway:
+        gateway.url  # http://127.0.0.1:<port>, ready (Kafka, MongoDB, result reader)
+
+The port is a free one the gateway picks itself (BADGES_GATEWAY_PORT=0) and logs, so
+several gateways (and workers) can run on one host.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
+from service.gateway.users import add_user
 from service.settings import Settings
-from tests.infra.containers import free_port
-from tests.infra.worker import START_TIMEOUT, WorkerProcess
+from tests.infra.worker import settings_environment
 
-BADGES = Path(sys.executable).with_name("badges")
+LISTENING = re.compile(r"gateway listening on [^ ]+:(\d+)")
+START_TIMEOUT = 90
+STOP_TIMEOUT = 30
 PREFIX = "/api_gateway/v1/badges"
-PROBE_TIMEOUT = 2.0
 
 
-@dataclass(frozen=True)
-class GatewayUser:
-    name: str
-    password: str
-    org_id: int
-    user_id: int
+@dataclass
+class GatewayUsers:
+    """A users file, and the passwords of the users in it (for the tests' requests)."""
 
-    @property
-    def authorization(self) -> str:
-        """The `Authorization` header value of HTTP Basic for this user."""
-        token = base64.b64encode(f"{self.name}:{self.password}".encode()).decode()
+    path: Path
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, org_id: int, user_id: int, password: str | None = None
+            ) -> GatewayUsers:
+        password = password or f"pw-{name}-{os.urandom(6).hex()}"
+        add_user(self.path, name, password, org_id, user_id)
+        self.passwords[name] = password
+        return self
+
+    def basic(self, name: str) -> str:
+        """The Authorization header value of the user."""
+        token = base64.b64encode(f"{name}:{self.passwords[name]}".encode()).decode()
         return f"Basic {token}"
 
 
-def add_user(users_file: Path, user: GatewayUser) -> None:
-    """`badges gateway-user add`, password on standard input, as an operator runs it."""
-    done = subprocess.run(
-        [str(BADGES), "gateway-user", "add", "--name", user.name, "--org-id", str(user.org_id),
-         "--user-id", str(user.user_id)],
-        input=user.password + "\n",
-        env={**os.environ, "BADGES_GATEWAY_USERS_FILE": str(users_file)},
-        capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, f"gateway-user add failed ({done.returncode}): {done.stderr}"
-
-
-class GatewayProcess(WorkerProcess):
-    """Like WorkerProcess (same BADGES_* environment, log file and stop), but the gateway."""
-
-    def __init__(self, settings: Settings, log_path: Path, users_file: Path) -> None:
-        super().__init__(settings, log_path)
+class GatewayProcess:
+    def __init__(self, settings: Settings, users_file: Path, log_path: Path,
+                 timeout_seconds: float | None = None) -> None:
+        self.settings = settings
         self.users_file = users_file
-        self.port = free_port()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.timeout_seconds = timeout_seconds
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
 
     def environment(self) -> dict[str, str]:
-        return {**super().environment(), "BADGES_GATEWAY_HOST": "127.0.0.1",
-                "BADGES_GATEWAY_PORT": str(self.port),
-                "BADGES_GATEWAY_USERS_FILE": str(self.users_file)}
+        env = {**os.environ, **settings_environment(self.settings),
+               "BADGES_GATEWAY_PORT": "0", "BADGES_GATEWAY_USERS_FILE": str(self.users_file)}
+        if self.timeout_seconds is not None:
+            env["BADGES_GATEWAY_TIMEOUT_SECONDS"] = str(self.timeout_seconds)
+        return env
 
-    def start(self, wait: bool = True) -> GatewayProcess:
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+    def start(self, wait_ready: bool = True) -> GatewayProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service", "gateway"], env=self.environment(),
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        if wait:
+                stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self._port()}"
+        if wait_ready:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Return once /readyz answers 200; fail if the gateway exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n"
-                                   f"{self.tail()}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gateway not ready in {timeout}s:\n{self.tail()}")
-            time.sleep(0.2)  # polling a probe; the deadline bounds the wait
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
 
-    def _ready(self) -> bool:
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None
+                 ) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def _port(self) -> int:
+        deadline = time.monotonic() + START_TIMEOUT
+        while (found := LISTENING.search(self.log())) is None:
+            self._check_alive(deadline, "no 'gateway listening' line")
+            time.sleep(0.1)  # polling a log file; the deadline bounds the wait
+        return int(found.group(1))
+
+    def readiness(self) -> tuple[int, dict[str, object]]:
         try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=PROBE_TIMEOUT) as answer:
-                return bool(answer.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while self.readiness()[0] != 200:
+            self._check_alive(deadline, "/readyz not 200")
+            time.sleep(0.2)
 
-@contextmanager
-def running_gateways(settings: Settings, folder: Path, users: list[GatewayUser],
-                     count: int = 1) -> Iterator[list[GatewayProcess]]:
-    """`count` gateways sharing one users file (with `users` added), ready; stopped after.
+    def _check_alive(self, deadline: float, what: str) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {START_TIMEOUT}s:\n{self.tail()}")
 
-    Their logs are printed when the block fails."""
-    users_file = folder / "gateway-users.json"
-    for user in users:
-        add_user(users_file, user)
-    gateways = [GatewayProcess(settings, folder / f"gateway-{n}.log", users_file)
-                for n in range(count)]
-    try:
-        for gateway in gateways:
-            gateway.start(wait=False)
-        for gateway in gateways:
-            gateway.wait_ready()
-        yield gateways
-    except BaseException:
-        for n, gateway in enumerate(gateways):
-            print(f"--- gateway {n} log ---\n{gateway.tail(100)}")
-        raise
-    finally:
-        for gateway in gateways:
-            gateway.stop()
+    def stop(self) -> int | None:
+        """SIGTERM (uvicorn stops gracefully), then SIGKILL if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(STOP_TIMEOUT)

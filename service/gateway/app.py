@@ -1,0 +1,63 @@
+"""The FastAPI application: routes, error envelopes, metrics, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from schemas import Code
+from service.gateway import ops, routes
+from service.gateway.auth import Authenticator
+from service.gateway.envelopes import failure
+from service.gateway.metrics import RequestMetrics
+from service.gateway.runtime import GatewayRuntime
+from service.metrics import package_version
+from service.settings import Settings
+
+DESCRIPTION = """The Badges REST API, answered through the event-driven badge service.
+
+Each write becomes a command with the caller's org and user (from the HTTP Basic
+credentials only), published to Kafka; the answer is its result event in the API's
+envelope `{"data", "errors", "warnings"}`. `Idempotency-Key` makes the commandId
+(uuid5 of org, user and key): a retried request gets the same answer. Codes that cannot
+be reached through the gateway: 9000 from the worker (the gateway answers it for a body
+that is not a JSON object) and 9001 (the type comes from the path)."""
+
+
+def create_app(settings: Settings, connect: bool = True) -> FastAPI:
+    """The gateway; `connect=False` builds it without connecting (the OpenAPI export)."""
+    runtime = GatewayRuntime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if connect:
+            runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="Badges API gateway", version=package_version(),
+                  description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.authenticator = Authenticator(Path(settings.gateway_users_file))
+    app.include_router(routes.router)
+    app.include_router(ops.router)
+    app.add_exception_handler(routes.UnauthorizedError, _unauthorized)
+    app.add_exception_handler(routes.UnavailableError, _unavailable)
+    app.add_middleware(RequestMetrics)
+    return app
+
+
+async def _unauthorized(_: Request, __: Exception) -> JSONResponse:
+    return JSONResponse(failure(Code.UNAUTHORIZED, "HTTP Basic credentials of a gateway user"),
+                        status_code=401, headers={"WWW-Authenticate": 'Basic realm="badges"'})
+
+
+async def _unavailable(_: Request, __: Exception) -> JSONResponse:
+    return JSONResponse(failure(Code.UNAVAILABLE, "the gateway is still connecting; nothing "
+                                "was published"), status_code=503)

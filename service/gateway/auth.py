@@ -1,0 +1,131 @@
+"""HTTP Basic authentication against the users file, with verified credentials cached.
+
+Verifying an argon2 hash costs tens of milliseconds of CPU by design; at hundreds of
+requests per second that would be the gateway's whole budget. So a successful verification
+is remembered for a short while (`CACHE_SECONDS`), keyed by the SHA-256 of the header value
+(the password itself is never kept), in a bounded LRU. The file is read again whenever its
+mtime, size or inode change, and the cache is emptied then: a removed user or a changed
+password takes effect at the next request. Failures are never cached. Verification runs in
+a thread (argon2's C code releases the GIL), so requests in flight are not held up by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import ValidationError
+
+from service.gateway.users import User, hasher, load
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 60.0
+CACHE_SIZE = 10_000
+FileVersion = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: no file
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who calls: the org and user every command of theirs carries."""
+
+    name: str
+    org_id: int
+    user_id: int
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(name, password) from an `Authorization: Basic ...` value, or None."""
+    if header is None:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, colon, password = decoded.partition(":")
+    return (name, password) if colon else None
+
+
+class Authenticator:
+    def __init__(self, path: Path, clock: Callable[[], float] | None = None) -> None:
+        self.path = path
+        self._clock = clock or time.monotonic
+        self._version: FileVersion = None
+        self._users: dict[str, User] = {}
+        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._hasher = hasher()
+        # Verified for unknown names too, so that a wrong name costs what a wrong password
+        # does (no telling which names exist from the answer's time).
+        self._decoy = self._hasher.hash("not a password of anyone")
+
+    def reload_if_changed(self) -> None:
+        version = self._file_version()
+        if version == self._version:
+            return
+        self._version = version
+        self._cache.clear()
+        self._users = self._read() if version is not None else {}
+        if version is None:
+            log.warning("no users file at %s: every request gets 401 (add one with "
+                        "`badges gateway-user add`)", self.path)
+
+    def _file_version(self) -> FileVersion:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def _read(self) -> dict[str, User]:
+        try:
+            users = load(self.path)
+        except (OSError, ValidationError) as exc:
+            log.error("users file %s unreadable, every request gets 401: %s", self.path, exc)
+            return {}
+        log.info("users file %s: %d users", self.path, len(users.users))
+        return users.by_name()
+
+    async def identify(self, header: str | None) -> Identity | None:
+        """The caller's identity, or None for missing or wrong credentials."""
+        self.reload_if_changed()
+        credentials = basic_credentials(header)
+        if header is None or credentials is None:
+            return None
+        key = hashlib.sha256(header.encode()).hexdigest()
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            self._cache.move_to_end(key)
+            return cached[0]
+        version = self._version
+        identity = await asyncio.to_thread(self._verify, *credentials)
+        # Not if the file changed while verifying: the check was against the old users.
+        if identity is not None and version == self._version:
+            self._cache[key] = (identity, now + CACHE_SECONDS)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return identity
+
+    def _verify(self, name: str, password: str) -> Identity | None:
+        user = self._users.get(name)
+        try:
+            self._hasher.verify(user.passwordHash if user else self._decoy, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if user is None:
+            return None
+        return Identity(name=user.name, org_id=user.orgId, user_id=user.userId)

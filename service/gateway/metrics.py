@@ -1,0 +1,49 @@
+"""The gateway's Prometheus metrics, counted by an ASGI middleware around every request."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUESTS = Counter("badges_gateway_requests_total",
+                   "HTTP requests answered, by route template, method and status",
+                   ["route", "method", "status"])
+# From a cached credential check and a read (milliseconds) to the reply timeout (10 s).
+DURATION = Histogram("badges_gateway_request_duration_seconds",
+                     "Time to answer a request, by route template and method",
+                     ["route", "method"],
+                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+UNMATCHED = "unmatched"  # requests no route took: one label, whatever their paths
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # if the app raises before answering, the server answers 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = _template(scope.get("route"))
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            DURATION.labels(route, scope["method"]).observe(time.perf_counter() - started)
+
+
+def _template(route: Any) -> str:
+    """The route's path template (`/group/{groupId}`): bounded label values."""
+    return str(getattr(route, "path", UNMATCHED))

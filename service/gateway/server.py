@@ -1,0 +1,37 @@
+"""Run the gateway under uvicorn, in one process, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import uvicorn
+
+from service.gateway.app import create_app
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """Logs the bound address, for BADGES_GATEWAY_PORT=0 (tests run several on a host)."""
+
+    def __init__(self, config: uvicorn.Config, users_file: str) -> None:
+        super().__init__(config)
+        self.users_file = users_file
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        for server in self.servers:
+            for bound in server.sockets:
+                host, port = bound.getsockname()[:2]
+                log.info("gateway listening on %s:%d (users file %s)", host, port,
+                         self.users_file)
+
+
+def run(settings: Settings) -> None:
+    config = uvicorn.Config(create_app(settings), host=settings.gateway_host,
+                            port=settings.gateway_port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=5)
+    asyncio.run(_Server(config, settings.gateway_users_file).serve())
