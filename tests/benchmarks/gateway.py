@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import signal
 import sys
 import time
@@ -39,11 +38,12 @@ from tests.benchmarks import gateway_load, report
 from tests.benchmarks.gateway_load import Call, Samples
 from tests.benchmarks.processes import running
 from tests.infra.containers import Servers, servers
-from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUser, add_user
+from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers
 from tests.infra.worker import WorkerProcess
 
 STATE = Path(".state/bench")
 ORG, ACTOR = 50156, 123
+USER = "bench"
 ALLOWED_P99_GROWTH = 0.20  # issue 12: the gateway adds at most 20 % to p99
 BODY_REFERENCE = "123"
 
@@ -108,9 +108,9 @@ def sdk_call(client: BadgesClient, claims: Claims, timeout: float) -> Call:
     return call
 
 
-def gateway_call(session: aiohttp.ClientSession, base: str, user: GatewayUser,
+def gateway_call(session: aiohttp.ClientSession, base: str, users: GatewayUsers,
                  claims: Claims) -> Call:
-    headers = {"Authorization": user.authorization, "Accept": "application/json"}
+    headers = {"Authorization": users.basic(USER), "Accept": "application/json"}
     body = {"ownerType": "Loyalty", "referenceId": BODY_REFERENCE}
 
     async def call(number: int) -> str | None:
@@ -133,7 +133,7 @@ class GatewayBench:
             kafka_bootstrap_servers=stack.kafka_bootstrap, mongo_url=stack.mongo_url,
             mongo_database=namespace, topic_prefix=namespace,
             topic_partitions=plan.partitions, gateway_timeout_seconds=plan.answer_timeout)
-        self.user = GatewayUser("bench", secrets.token_urlsafe(16), ORG, ACTOR)
+        self.users = GatewayUsers(logs / "gateway-users.json").add(USER, ORG, ACTOR)
         per_run = round(plan.rate * plan.seconds)
         self.claims = Claims(4 * per_run)
         self.next_number = 0
@@ -144,11 +144,9 @@ class GatewayBench:
         return first
 
     def run(self) -> dict[str, Any]:
-        users = self.logs / "gateway-users.json"
-        add_user(users, self.user)
         worker = WorkerProcess(self.settings, self.logs / "worker.log")
-        gateway = GatewayProcess(self.settings, self.logs / "gateway.log", users)
-        with running(worker), running(gateway):
+        gateway = GatewayProcess(self.settings, self.users.path, self.logs / "gateway.log")
+        with running(worker), gateway:
             return asyncio.run(self._measure(gateway.url))
 
     async def _fixed(self, call: Call, label: str) -> Samples:
@@ -170,7 +168,7 @@ class GatewayBench:
         # Past the gateway's own timeout, so that its 504 (not ours) is what is counted.
         timeout = aiohttp.ClientTimeout(total=plan.answer_timeout + 10)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            call = gateway_call(session, base, self.user, self.claims)
+            call = gateway_call(session, base, self.users, self.claims)
             through = await self._fixed(call, "gateway")
             peak, self.next_number = await gateway_load.peak(
                 call, list(plan.peak_callers), plan.peak_seconds, self.next_number)

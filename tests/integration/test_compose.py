@@ -19,7 +19,7 @@ import pytest
 from bson import ObjectId
 
 from tests.infra.containers import free_port, image_from_env
-from tests.infra.gateway import PREFIX, GatewayUser, add_user
+from tests.infra.gateway import PREFIX, GatewayUsers
 from tests.infra.image import BUILD_TIMEOUT, ROOT, BuiltImage
 
 # The first test to use the image may build it: Debian base and wheels, several minutes.
@@ -30,7 +30,7 @@ BADGES = Path(sys.executable).with_name("badges")
 COMPOSE_TIMEOUT = 180
 ANSWER_TIMEOUT = 150  # the worker starts (and may restart) after Kafka and MongoDB
 EXIT_KAFKA_UNREACHABLE = 4  # service/cli.py
-USER = GatewayUser("loyalty", "compose-test-password", 50156, 123)
+USER = "loyalty"
 
 
 def compose_command(project: str) -> list[str]:
@@ -60,16 +60,15 @@ def leftovers(project: str) -> list[str]:
 
 
 @pytest.fixture
-def users_file(tmp_path: Path) -> Path:
-    """A users file written by `badges gateway-user add`, readable by the image's uid."""
-    path = tmp_path / "gateway-users.json"
-    add_user(path, USER)
-    path.chmod(0o644)  # written 0600 by its owner; the container runs as uid 10001
-    return path
+def users(tmp_path: Path) -> GatewayUsers:
+    """A users file, readable by the image's uid."""
+    users = GatewayUsers(tmp_path / "gateway-users.json").add(USER, 50156, 123)
+    users.path.chmod(0o644)  # written 0600 by its owner; the container runs as uid 10001
+    return users
 
 
 @pytest.fixture
-def compose_env(worker_image: BuiltImage, users_file: Path) -> dict[str, str]:
+def compose_env(worker_image: BuiltImage, users: GatewayUsers) -> dict[str, str]:
     mongo_image = image_from_env("BADGES_MONGO_IMAGE")
     return {
         **os.environ,
@@ -82,7 +81,7 @@ def compose_env(worker_image: BuiltImage, users_file: Path) -> dict[str, str]:
         "BADGES_MONGO_HOST_PORT": str(free_port()),
         "BADGES_HTTP_HOST_PORT": str(free_port()),
         "BADGES_GATEWAY_HOST_PORT": str(free_port()),
-        "BADGES_GATEWAY_USERS_HOST_FILE": str(users_file),
+        "BADGES_GATEWAY_USERS_HOST_FILE": str(users.path),
     }
 
 
@@ -121,14 +120,15 @@ def claim_through_cli(env: dict[str, str], badge: str) -> subprocess.CompletedPr
         time.sleep(1)  # the broker is still starting; the deadline bounds the retries
 
 
-def unclaim_through_gateway(port: str, badge: str) -> tuple[int, dict[str, object]]:
+def unclaim_through_gateway(port: str, badge: str, users: GatewayUsers
+                            ) -> tuple[int, dict[str, object]]:
     """The seed's unclaim with curl, again while the gateway is not ready yet (503, or no
     connection: it starts with the stack), within the deadline."""
     command = ["curl", "-sS", "--max-time", "30", "-w", "\n%{http_code}",
                f"http://127.0.0.1:{port}{PREFIX}/badgeMeta/{badge}/unclaim",
                "--header", "Accept: application/json",
                "--header", "Content-Type: application/json",
-               "--user", f"{USER.name}:{USER.password}",
+               "--header", f"Authorization: {users.basic(USER)}",
                "--data", '{"ownerType": "Loyalty", "referenceId": "123"}']
     deadline = time.monotonic() + ANSWER_TIMEOUT
     while True:
@@ -141,7 +141,7 @@ def unclaim_through_gateway(port: str, badge: str) -> tuple[int, dict[str, objec
 
 
 def test_compose_up_answers_a_command_and_down_leaves_nothing(
-    project: str, compose_env: dict[str, str]
+    project: str, compose_env: dict[str, str], users: GatewayUsers
 ) -> None:
     kafka, mongo = compose_env["BADGES_KAFKA_HOST_PORT"], compose_env["BADGES_MONGO_HOST_PORT"]
     cli_env = {**compose_env, "BADGES_KAFKA_BOOTSTRAP_SERVERS": f"localhost:{kafka}",
@@ -153,7 +153,8 @@ def test_compose_up_answers_a_command_and_down_leaves_nothing(
     assert answer["errors"] == []
     assert answer["data"] == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
     # The same claim, unclaimed through the gateway (as the users file's org and user).
-    status, envelope = unclaim_through_gateway(compose_env["BADGES_GATEWAY_HOST_PORT"], badge)
+    status, envelope = unclaim_through_gateway(compose_env["BADGES_GATEWAY_HOST_PORT"], badge,
+                                               users)
     assert (status, envelope) == (200, {
         "data": {"ownerType": "Loyalty", "referenceId": "123", "isActive": False},
         "errors": None, "warnings": []}), envelope

@@ -23,14 +23,22 @@ from bson import ObjectId
 from schemas import OwnerType
 from service.client import BadgesClient
 from service.settings import Settings
-from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUser, running_gateways
+from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers
+from tests.infra.gateways import running_gateways
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 REQUESTS = 500
-USERS = [GatewayUser("loyalty", "pw-" + uuid.uuid4().hex, 50156, 123),
-         GatewayUser("milestones", "pw-" + uuid.uuid4().hex, 777, 9)]
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    org_id: int
+    user_id: int
+
+
+USERS = [Caller("loyalty", 50156, 123), Caller("milestones", 777, 9)]
 OWNERS = [str(owner) for owner in OwnerType]
 ANSWER_TIMEOUT = 60  # all 500 together; the gateway's own bound is 10 s per request
 
@@ -39,23 +47,23 @@ ANSWER_TIMEOUT = 60  # all 500 together; the gateway's own bound is 10 s per req
 class Request:
     path: str
     body: dict[str, Any]
-    user: GatewayUser
+    user: Caller
     expected: dict[str, Any]  # the members of `data` the answer must carry
 
 
-def claim(n: int, user: GatewayUser) -> Request:
+def claim(n: int, user: Caller) -> Request:
     badge, owner, reference = str(ObjectId()), OWNERS[n % len(OWNERS)], f"ref-{n}"
     return Request(f"/badgeMeta/{badge}/claim", {"ownerType": owner, "referenceId": reference},
                    user, {"badgeMetaId": badge, "ownerType": owner, "referenceId": reference})
 
 
-def unclaim(n: int, user: GatewayUser, badge: str) -> Request:
+def unclaim(n: int, user: Caller, badge: str) -> Request:
     owner, reference = OWNERS[n % len(OWNERS)], f"ref-{n}"
     return Request(f"/badgeMeta/{badge}/unclaim", {"ownerType": owner, "referenceId": reference},
                    user, {"ownerType": owner, "referenceId": reference, "isActive": False})
 
 
-def create(n: int, user: GatewayUser) -> Request:
+def create(n: int, user: Caller) -> Request:
     name = f"GROUP_{uuid.uuid4().hex[:8]}_{n}"
     return Request("/group", {"name": name, "rank": n}, user,
                    {"name": name, "rank": n, "orgId": user.org_id, "createdBy": user.user_id,
@@ -82,28 +90,37 @@ async def requests_of_the_burst(settings: Settings) -> list[Request]:
     return [made[kinds[n]](n) for n in range(REQUESTS)]
 
 
-async def send(session: aiohttp.ClientSession, base: str, request: Request
-               ) -> tuple[int, dict[str, Any]]:
+async def send(session: aiohttp.ClientSession, base: str, users: GatewayUsers,
+               request: Request) -> tuple[int, dict[str, Any]]:
     async with session.post(f"{base}{PREFIX}{request.path}", json=request.body,
-                            headers={"Authorization": request.user.authorization}) as answer:
+                            headers={"Authorization": users.basic(request.user.name)}) as answer:
         return answer.status, await answer.json(content_type=None)
 
 
 @pytest.fixture
-def gateways(settings: Settings, worker: WorkerProcess, tmp_path: Path
+def users(tmp_path: Path) -> GatewayUsers:
+    users = GatewayUsers(tmp_path / "gateway-users.json")
+    for caller in USERS:
+        users.add(caller.name, caller.org_id, caller.user_id)
+    return users
+
+
+@pytest.fixture
+def gateways(settings: Settings, worker: WorkerProcess, users: GatewayUsers, tmp_path: Path
              ) -> Iterator[list[GatewayProcess]]:
-    with running_gateways(settings, tmp_path, USERS, count=2) as started:
+    with running_gateways(settings, users, tmp_path, count=2) as started:
         yield started
 
 
 async def test_500_concurrent_requests_over_two_gateways_each_get_their_own_answer(
-        settings: Settings, gateways: list[GatewayProcess]) -> None:
+        settings: Settings, users: GatewayUsers, gateways: list[GatewayProcess]) -> None:
     burst = await requests_of_the_burst(settings)
     connector = aiohttp.TCPConnector(limit=0)  # all 500 in flight at once
     timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         answers = await asyncio.gather(*(
-            send(session, gateways[n % 2].url, request) for n, request in enumerate(burst)))
+            send(session, gateways[n % 2].url, users, request)
+            for n, request in enumerate(burst)))
     wrong = []
     for request, (status, envelope) in zip(burst, answers, strict=True):
         data = envelope.get("data") or {}

@@ -10,7 +10,6 @@ The examples per operation are bounded so that the test stays within about 90 s.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +24,13 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.settings import Settings
-from tests.infra.gateway import GatewayProcess, GatewayUser, running_gateways
+from tests.infra.gateway import GatewayProcess, GatewayUsers
+from tests.infra.gateways import running_gateways
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
 OPENAPI = Path(__file__).resolve().parents[2] / "schemas" / "generated" / "gateway-openapi.json"
-USER = GatewayUser("loyalty", "pw-" + uuid.uuid4().hex, 50156, 123)
 EXAMPLES = 40  # per operation and mode: about 60 s here with the start of the processes
 REQUEST_TIMEOUT = 30  # above the gateway's own 10 s, so its 504 is what would be seen
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -39,9 +38,14 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def gateway(settings: Settings, worker: WorkerProcess, tmp_path: Path
+def users(tmp_path: Path) -> GatewayUsers:
+    return GatewayUsers(tmp_path / "gateway-users.json").add("loyalty", 50156, 123)
+
+
+@pytest.fixture
+def gateway(settings: Settings, worker: WorkerProcess, users: GatewayUsers, tmp_path: Path
             ) -> Iterator[GatewayProcess]:
-    with running_gateways(settings, tmp_path, [USER]) as (started,):
+    with running_gateways(settings, users, tmp_path) as (started,):
         yield started
 
 
@@ -52,14 +56,19 @@ def gateway_api(gateway: GatewayProcess) -> schemathesis.BaseSchema:
     return api
 
 
+@pytest.fixture
+def authorization(users: GatewayUsers) -> str:
+    return users.basic("loyalty")
+
+
 schema = schemathesis.pytest.from_fixture("gateway_api")
 
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
-def test_the_live_gateway_conforms_to_its_openapi_document(case: schemathesis.Case) -> None:
+def test_the_live_gateway_conforms_to_its_openapi_document(case: schemathesis.Case,
+                                                           authorization: str) -> None:
     # The credentials replace whatever the case generated for the security scheme.
-    response = case.call_and_validate(headers={"Authorization": USER.authorization},
-                                      checks=CHECKS)
+    response = case.call_and_validate(headers={"Authorization": authorization}, checks=CHECKS)
     assert response.status_code != 401, f"valid credentials refused: {response.text}"
