@@ -10,13 +10,13 @@ STACK = eval "$$(deploy/stack.sh env)"
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
-	@echo "make run     start Kafka + MongoDB-protocol containers and the worker (Ctrl-C stops all)"
+	@echo "make run     start Kafka + MongoDB-protocol containers, the worker and the gateway (Ctrl-C stops all)"
 	@echo "make demo    the real flow end to end through the badges CLI"
 	@echo "make install virtualenv with the package and its dev tools"
 	@echo "make lint    ruff and mypy"
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make image   build the worker image localhost/badges-worker:<version> if missing"
-	@echo "make schemas regenerate schemas/generated from the models"
+	@echo "make schemas regenerate schemas/generated from the models and the gateway"
 	@echo "make bench   the worker against its baselines (FULL=1: larger runs and a 1M-command soak)"
 	@echo "make bench-gateway  the gateway's latency against the SDK's at 300/s, then its peak"
 	@echo "make chaos   10,000 commands under kills, broker restarts, a DB outage and a zombie, checked"
@@ -46,6 +46,7 @@ image: install
 
 schemas: install
 	$(BIN)/python -m schemas.export
+	$(BIN)/python -m service.gateway.openapi
 
 run: install
 	$(STACK) && deploy/run.sh

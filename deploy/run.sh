@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# `make run`: Kafka and a MongoDB-protocol server as containers, then the worker.
+# `make run`: Kafka and a MongoDB-protocol server as containers, then the worker and the
+# REST gateway (127.0.0.1:8080).
 #
-#   deploy/run.sh          up, the worker in the foreground, down when it ends (Ctrl-C)
+#   deploy/run.sh          up, the worker and the gateway, down when the worker ends (Ctrl-C)
 #   deploy/run.sh up       start the servers, wait until they answer, print `export` lines
 #   deploy/run.sh down     remove the containers `up` starts (the named volumes stay)
 #   deploy/run.sh worker   only the worker, against the BADGES_* servers
+#   deploy/run.sh gateway  only the gateway, against the BADGES_* servers
 #   deploy/run.sh purge    delete the named data volumes (`make clean`, after `make stop`)
 #
 # Needs the engine environment (`make run` does it): eval "$(deploy/stack.sh env)".
@@ -35,6 +37,7 @@ mongo_volume=badges-mongo-data
 
 started=()        # containers this process started, removed by stack_down
 worker_pid=""
+gateway_pid=""
 
 say() { echo "run: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -240,25 +243,50 @@ worker_start() {   # [log file]: without one the worker writes to this terminal
 }
 
 # A finished child stays a zombie until waited for, so kill -0 cannot tell it is gone.
-worker_alive() {
+process_alive() {   # pid
   local stat
-  stat=$(ps -o stat= -p "$worker_pid" 2>/dev/null) && [[ $stat != Z* ]]
+  stat=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $stat != Z* ]]
 }
 
+worker_alive() { process_alive "$worker_pid"; }
+
 # SIGTERM, not SIGINT: bash starts background jobs with SIGINT ignored, and until faust
-# installs its handlers only SIGTERM would stop the worker. Faust stops gracefully on it.
-# Bounded by polling, not a `sleep; kill` watchdog: that would leave its sleep behind.
-worker_stop() {
-  [ -n "$worker_pid" ] || return 0
-  kill -TERM "$worker_pid" 2>/dev/null || true   # already gone: nothing to stop
+# installs its handlers only SIGTERM would stop the worker. Faust (and uvicorn) stop
+# gracefully on it. Bounded by polling, not a `sleep; kill` watchdog: that would leave its
+# sleep behind.
+process_stop() {   # pid name
+  [ -n "$1" ] || return 0
+  kill -TERM "$1" 2>/dev/null || true   # already gone: nothing to stop
   local i
-  for ((i = 0; i < 150; i++)); do worker_alive || break; sleep 0.2; done
-  if worker_alive; then
-    say "worker still running after 30s: killing it"
-    kill -KILL "$worker_pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do process_alive "$1" || break; sleep 0.2; done
+  if process_alive "$1"; then
+    say "$2 still running after 30s: killing it"
+    kill -KILL "$1" 2>/dev/null || true
   fi
-  wait "$worker_pid" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+worker_stop() {
+  process_stop "$worker_pid" worker
   worker_pid=""
+}
+
+# The REST gateway beside the worker, on BADGES_GATEWAY_HOST:PORT (127.0.0.1:8080), with
+# the users file of BADGES_GATEWAY_USERS_FILE (.state/gateway-users.json).
+gateway_start() {
+  export BADGES_GATEWAY_USERS_FILE=${BADGES_GATEWAY_USERS_FILE:-$state/gateway-users.json}
+  if [ ! -f "$BADGES_GATEWAY_USERS_FILE" ]; then
+    say "no gateway users yet ($BADGES_GATEWAY_USERS_FILE): every call gets 401 until you add"
+    say "one (password on stdin; the gateway reads the file again when it changes):"
+    say "  BADGES_GATEWAY_USERS_FILE=$BADGES_GATEWAY_USERS_FILE .venv/bin/badges gateway-user add --name NAME --org-id ORG --user-id USER"
+  fi
+  "$python" -m service gateway &
+  gateway_pid=$!
+}
+
+gateway_stop() {
+  process_stop "$gateway_pid" gateway
+  gateway_pid=""
 }
 
 # Needs no engine environment: `make clean` calls it without deploy/stack.sh.
@@ -282,6 +310,7 @@ cleanup() {
   # reader of our output that Ctrl-C killed too (`make run | tee`: SIGPIPE on every echo).
   set +e
   trap '' INT TERM HUP PIPE
+  gateway_stop
   worker_stop
   stack_down
   exit "$status"
@@ -293,9 +322,10 @@ main() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM HUP   # while starting: stop at once, the EXIT trap cleans up
   stack_up
-  say "starting the worker (Ctrl-C stops it and the containers; volumes are kept)"
+  say "starting the worker and the gateway (Ctrl-C stops them and the containers; volumes are kept)"
   # shellcheck disable=SC2119  # no log file: the worker logs to this terminal
   worker_start
+  gateway_start
   # The trap only records the signal; `wait` returns at once and the worker gets SIGTERM
   # from cleanup. (Ctrl-C also reaches the worker itself: a second stop is harmless.)
   trap 'interrupted=1' INT TERM HUP
@@ -325,7 +355,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     down) stack_down all ;;
     purge) purge_volumes ;;
     worker) exec "$python" -m service worker ;;
-    -h|--help|help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) echo "usage: $0 [up|down|worker|purge]" >&2; exit 2 ;;
+    gateway) exec "$python" -m service gateway ;;
+    -h|--help|help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) echo "usage: $0 [up|down|worker|gateway|purge]" >&2; exit 2 ;;
   esac
 fi

@@ -12,7 +12,7 @@ records filters on another field.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -33,6 +33,11 @@ class KeyUse(enum.Enum):
     NEW = "new"  # first use of the key: publish
     SAME = "same"  # the key was used with this very request: publish again (same answer)
     DIFFERENT = "different"  # the key was used with another request: refuse
+
+
+def _utc(moment: datetime) -> datetime:
+    """BSON dates are UTC; a client without tz_aware reads them without a zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class GatewayStore:
@@ -66,7 +71,7 @@ class GatewayStore:
                 held = await self.keys.find_one({"_id": _id})
             if held is None:
                 continue  # expired and deleted in between: try to take it again
-            if held["expiresAt"] <= now:
+            if _utc(held["expiresAt"]) <= now:
                 # Only this expired record: a fresh one written meanwhile stays.
                 await self.keys.delete_one({"_id": _id, "expiresAt": held["expiresAt"]})
                 continue

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from schemas import Code
@@ -31,10 +36,12 @@ that is not a JSON object) and 9001 (the type comes from the path)."""
 def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     """The gateway; `connect=False` builds it without connecting (the OpenAPI export)."""
     runtime = GatewayRuntime(settings)
+    authenticator = Authenticator(Path(settings.gateway_users_file))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if connect:
+            authenticator.reload_if_changed()  # says so at once if there is no users file
             runtime.start()
         try:
             yield
@@ -44,13 +51,37 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     app = FastAPI(title="Badges API gateway", version=package_version(),
                   description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.authenticator = Authenticator(Path(settings.gateway_users_file))
+    app.state.authenticator = authenticator
     app.include_router(routes.router)
     app.include_router(ops.router)
     app.add_exception_handler(routes.UnauthorizedError, _unauthorized)
     app.add_exception_handler(routes.UnavailableError, _unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(RequestMetrics)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, less the 422 "validation error" it adds to every route with
+    parameters: none of ours can fail it (plain strings); a write's 422 is ours."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                answer = operation["responses"].get("422", {})
+                if "HTTPValidationError" in json.dumps(answer):
+                    del operation["responses"]["422"]
+        for unused in ("HTTPValidationError", "ValidationError"):
+            document["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    # Not expected (every parameter is a plain string); answered as a bad body if it is.
+    return JSONResponse(failure(Code.MALFORMED_COMMAND, str(exc)[:300]), status_code=400)
 
 
 async def _unauthorized(_: Request, __: Exception) -> JSONResponse:

@@ -9,7 +9,13 @@ from pydantic import BaseModel, Field
 from schemas import Code, OwnerType
 from schemas.commands import CommandType
 from service.gateway.codes import COMMAND_CODES, COMMAND_WARNINGS, listed
-from service.gateway.envelopes import ENVELOPES, ErrorEnvelope, GroupEnvelope, TimeoutEnvelope
+from service.gateway.envelopes import (
+    ENVELOPES,
+    ErrorEnvelope,
+    GroupEnvelope,
+    TimeoutEnvelope,
+    UnavailableEnvelope,
+)
 
 
 class ClaimBody(BaseModel):
@@ -36,7 +42,7 @@ _SUMMARIES = {
 }
 _UNAUTHORIZED = {"model": ErrorEnvelope, "description": (
     f"missing or wrong credentials: {listed((Code.UNAUTHORIZED,))}; nothing was published")}
-_UNAVAILABLE = {"model": ErrorEnvelope, "description": (
+_UNAVAILABLE = {"model": UnavailableEnvelope, "description": (
     f"{listed((Code.UNAVAILABLE,))}: the gateway is not connected yet, or Kafka did not "
     "acknowledge the command (then `commandId` says which; send it again with the same "
     "Idempotency-Key)")}
@@ -60,7 +66,7 @@ def command(command_type: CommandType) -> dict[str, Any]:
     return {
         "summary": _SUMMARIES[command_type],
         "description": (
-            f"Publishes a {command_type} command (org and user from the credentials) and "
+            f"Publishes the command {command_type} (org and user from the credentials) and "
             f"answers its result. Codes (400): {listed(COMMAND_CODES[command_type])}, and "
             f"{listed((Code.MALFORMED_COMMAND,))} for a body that is not a JSON object. "
             "The body's fields are passed to the worker, which decides the codes as for "

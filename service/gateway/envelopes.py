@@ -85,6 +85,13 @@ class TimeoutEnvelope(ErrorEnvelope):
     commandId: str = Field(description="look the result up later: `badges results`")
 
 
+class UnavailableEnvelope(ErrorEnvelope):
+    """503: not connected yet (nothing published), or Kafka did not acknowledge a command."""
+
+    commandId: str | None = Field(default=None, description=(
+        "the command Kafka did not acknowledge: send it again with the same Idempotency-Key"))
+
+
 # Per command type: the envelope model of its route, and what `errors` is on success.
 ENVELOPES: dict[CommandType, type[_Envelope]] = {
     CommandType.CLAIM_BADGE: ClaimEnvelope,

@@ -23,6 +23,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
 
 from service.gateway.users import add_user
 from service.settings import Settings
@@ -32,6 +36,33 @@ LISTENING = re.compile(r"gateway listening on [^ ]+:(\d+)")
 START_TIMEOUT = 90
 STOP_TIMEOUT = 30
 PREFIX = "/api_gateway/v1/badges"
+REQUEST_TIMEOUT = 30  # seconds; above the gateway's own reply timeout
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # the parsed JSON
+    text: str
+    headers: CIMultiDict[str]  # case-insensitive names
+
+    def codes(self, member: str = "errors") -> list[int]:
+        return [p["code"] for p in self.body[member] or []]
+
+
+async def call(session: aiohttp.ClientSession, method: str, url: str,
+               authorization: str | None = None, body: Any = None, raw: bytes | None = None,
+               headers: dict[str, str] | None = None) -> Reply:
+    """One request; `body` is sent as JSON, `raw` as it is."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if authorization is not None:
+        sent["Authorization"] = authorization
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    async with session.request(method, url, data=data, headers=sent,
+                               timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as response:
+        text = await response.text()
+        return Reply(response.status, json.loads(text) if text else None, text,
+                     CIMultiDict(response.headers))
 
 
 @dataclass

@@ -143,7 +143,9 @@ def test_issued_at_is_read_from_iso_text() -> None:
 
 def test_committed_artefacts_match_the_models() -> None:
     expected = render()
-    committed = {p.name: p.read_text() for p in GENERATED.iterdir()}
+    # The gateway's OpenAPI document has its own test (test_gateway_openapi.py).
+    committed = {p.name: p.read_text() for p in GENERATED.iterdir()
+                 if p.name != "gateway-openapi.json"}
     assert committed == expected, "run `make schemas` and commit schemas/generated"
 
 

@@ -1,0 +1,340 @@
+"""The REST gateway end to end: real Kafka, FerretDB, worker and gateway processes.
+
+One worker and one gateway serve the whole module (each test uses badges and names of its
+own), so the module costs one start-up; the timeout and start-up tests run their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import Topics
+from service import kafka
+from service.settings import Settings
+from tests.infra.containers import Servers, free_port
+from tests.infra.forward import forwarding
+from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers, Reply, call
+from tests.infra.worker import WorkerProcess, settings_environment
+
+SEED_BADGE = "69381220cebb9648d8974518"
+# The update page's example response: exactly these members in `data`.
+UPDATE_EXAMPLE_FIELDS = {"id", "orgId", "name", "rank", "createdBy", "createdOn",
+                         "lastUpdatedBy", "lastUpdatedOn", "isActive"}
+ALICE_ORG, ALICE_USER = 50156, 123  # the API pages' org and user
+BOB_ORG, BOB_USER = 777, 9
+
+
+def badge() -> str:
+    return uuid.uuid4().hex[:24]
+
+
+def name() -> str:
+    return f"G_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def gw_settings(stack: Servers) -> Settings:
+    unique = uuid.uuid4().hex[:12]
+    return Settings(kafka_bootstrap_servers=stack.kafka_bootstrap, mongo_url=stack.mongo_url,
+                    mongo_database=f"test_{unique}", topic_prefix=f"t{unique}",
+                    topic_partitions=3, kafka_session_timeout_seconds=6,
+                    retry_max_backoff_seconds=2, stop_timeout_seconds=5)
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory: pytest.TempPathFactory) -> GatewayUsers:
+    path = tmp_path_factory.mktemp("gateway") / "users.json"
+    return (GatewayUsers(path).add("alice", ALICE_ORG, ALICE_USER)
+            .add("bob", BOB_ORG, BOB_USER).add("alice2", ALICE_ORG, 124))
+
+
+@pytest.fixture(scope="module")
+def gateway(gw_settings: Settings, users: GatewayUsers,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    logs = tmp_path_factory.mktemp("gateway-logs")
+    worker = WorkerProcess(gw_settings, logs / "worker.log").start()
+    gateway = GatewayProcess(gw_settings, users.path, logs / "gateway.log")
+    try:
+        yield gateway.start()
+    finally:
+        gateway.stop()
+        worker.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+class Api:
+    """Requests to one gateway as one user."""
+
+    def __init__(self, http: aiohttp.ClientSession, gateway: GatewayProcess,
+                 users: GatewayUsers, user: str) -> None:
+        self.http, self.base, self.auth = http, gateway.url + PREFIX, users.basic(user)
+
+    async def post(self, path: str, body: Any = None, raw: bytes | None = None,
+                   key: str | None = None) -> Reply:
+        headers = {"Idempotency-Key": key} if key is not None else None
+        return await call(self.http, "POST", self.base + path, self.auth, body, raw, headers)
+
+    async def get(self, path: str) -> Reply:
+        return await call(self.http, "GET", self.base + path, self.auth)
+
+    async def create(self, group_name: str, rank: int = 1) -> str:
+        reply = await self.post("/group", {"name": group_name, "rank": rank})
+        assert reply.status == 200, reply.text
+        return str(reply.body["data"]["id"])
+
+
+@pytest.fixture
+def alice(http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> Api:
+    return Api(http, gateway, users, "alice")
+
+
+@pytest.fixture
+def bob(http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> Api:
+    return Api(http, gateway, users, "bob")
+
+
+async def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
+    """The command topics' end offsets: what was published to them, in total."""
+    topics = sorted(set(Topics(settings.topic_prefix).commands.values()))
+    consumer = AIOKafkaConsumer(**kafka.connection_options(settings))
+    await asyncio.wait_for(consumer.start(), 30)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics
+                      for p in await kafka.partitions(settings, t)]
+        return dict(await asyncio.wait_for(consumer.end_offsets(partitions), 30))
+    finally:
+        await consumer.stop()
+
+
+def curl(url: str, authorization: str, body: str) -> dict[str, Any]:
+    """The seed's request, verbatim but for the host and the credentials."""
+    done = subprocess.run(
+        ["curl", "--silent", "--show-error", "--max-time", "30", "--location", url,
+         "--header", "Accept: application/json", "--header", "Content-Type: application/json",
+         "--header", f"Authorization: {authorization}", "--data", body],
+        capture_output=True, text=True, check=True, timeout=60)
+    return dict(json.loads(done.stdout))
+
+
+async def test_seed_requests_answer_as_the_api_pages(alice: Api, gateway: GatewayProcess,
+                                                     users: GatewayUsers) -> None:
+    claimed = await alice.post(f"/badgeMeta/{SEED_BADGE}/claim",
+                               {"ownerType": "Loyalty", "referenceId": "123"})
+    assert claimed.status == 200 and claimed.body == {
+        "data": {"badgeMetaId": SEED_BADGE, "ownerType": "Loyalty", "referenceId": "123"},
+        "errors": [], "warnings": []}
+    unclaim = await asyncio.to_thread(
+        curl, f"{gateway.url}{PREFIX}/badgeMeta/{SEED_BADGE}/unclaim", users.basic("alice"),
+        '{"ownerType": "Loyalty", "referenceId": "123"}')
+    assert unclaim == {"data": {"ownerType": "Loyalty", "referenceId": "123", "isActive": False},
+                       "errors": None, "warnings": []}
+
+    group_id = await alice.create(name(), rank=2)
+    update = await asyncio.to_thread(
+        curl, f"{gateway.url}{PREFIX}/group/{group_id}", users.basic("alice"),
+        '{"name": "GROUP_RANK_58", "rank": 1}')
+    assert set(update) == {"data", "errors", "warnings"}
+    assert update["errors"] == [] and update["warnings"] == []
+    data = update["data"]
+    assert set(data) == UPDATE_EXAMPLE_FIELDS
+    assert {k: data[k] for k in ("id", "orgId", "name", "rank", "createdBy", "lastUpdatedBy",
+                                 "isActive")} == {
+        "id": group_id, "orgId": ALICE_ORG, "name": "GROUP_RANK_58", "rank": 1,
+        "createdBy": ALICE_USER, "lastUpdatedBy": ALICE_USER, "isActive": True}
+    assert isinstance(data["createdOn"], float) and data["lastUpdatedOn"] >= data["createdOn"]
+    # GET: the same envelope and data as the update's answer.
+    read = await alice.get(f"/group/{group_id}")
+    assert read.status == 200 and read.body == update
+
+
+async def test_every_reachable_code_with_its_status(alice: Api) -> None:
+    claim = {"ownerType": "Loyalty", "referenceId": "r1"}
+    taken, group_id = name(), ""
+    group_id = await alice.create(taken)
+    on_badge = badge()
+    assert (await alice.post(f"/badgeMeta/{on_badge}/claim", claim)).status == 200
+    cases: list[tuple[str, Any, int, str, list[int]]] = [
+        (f"/badgeMeta/{badge()}/claim", {**claim, "ownerType": "loyalty"}, 400, "errors", [400]),
+        (f"/badgeMeta/{badge()}/claim", {"ownerType": "Loyalty"}, 400, "errors", [717]),
+        ("/badgeMeta/not-a-badge/claim", claim, 400, "errors", [9002]),
+        (f"/badgeMeta/{badge()}/claim", {**claim, "referenceId": 5}, 400, "errors", [9005]),
+        (f"/badgeMeta/{on_badge}/claim", claim, 200, "warnings", [9100]),
+        (f"/badgeMeta/{badge()}/unclaim", claim, 400, "errors", [737]),
+        (f"/badgeMeta/{badge()}/unclaim", {"referenceId": "r1"}, 400, "errors", [400]),
+        ("/group", {"name": name()}, 400, "errors", [732]),
+        ("/group", {"name": taken, "rank": 3}, 400, "errors", [733]),
+        ("/group", {"name": name(), "rank": "high"}, 400, "errors", [9005]),
+        ("/group", {"rank": 1}, 400, "errors", [9006]),
+        ("/group/xyz", {"name": name(), "rank": 1}, 400, "errors", [9003]),
+        (f"/group/{badge()}", {"name": name(), "rank": 1}, 400, "errors", [9004]),
+        (f"/group/{group_id}", {"name": name()}, 400, "errors", [732]),
+        (f"/group/{group_id}", {"rank": 2}, 400, "errors", [9006]),
+        ("/group", [1, 2], 400, "errors", [9000]),
+    ]
+    replies = await asyncio.gather(*(alice.post(path, body) for path, body, *_ in cases),
+                                   alice.post("/group", raw=b"{not json"))
+    for (path, body, status, member, codes), reply in zip(cases, replies, strict=False):
+        assert (reply.status, reply.codes(member)) == (status, codes), (path, body, reply.text)
+        if status == 400:
+            assert reply.body["data"] is None
+    assert replies[-1].status == 400 and replies[-1].codes() == [9000]
+    assert all(r.headers.get("Badges-Command-Id") for r in replies[:-2])
+    other = await alice.create(name())
+    assert (await alice.post(f"/group/{other}", {"name": taken, "rank": 1})).codes() == [733]
+
+
+async def test_reads_of_a_group(alice: Api) -> None:
+    missing = await alice.get(f"/group/{badge()}")
+    assert missing.status == 404 and missing.codes() == [9004] and missing.body["data"] is None
+    bad = await alice.get("/group/nope")
+    assert bad.status == 400 and bad.codes() == [9003]
+
+
+async def test_bad_credentials_get_401_and_publish_nothing(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+        gw_settings: Settings) -> None:
+    before = await end_offsets(gw_settings)
+    wrong = "Basic " + base64.b64encode(b"alice:wrong").decode()
+    unknown = "Basic " + base64.b64encode(b"mallory:x").decode()
+    url = f"{gateway.url}{PREFIX}/group"
+    body = {"name": name(), "rank": 1}
+    for authorization in (None, wrong, unknown, "Basic !!!", "Bearer abc",
+                          users.basic("alice").replace("Basic", "Digest")):
+        reply = await call(http, "POST", url, authorization, body)
+        assert reply.status == 401, (authorization, reply.text)
+        assert reply.headers["WWW-Authenticate"].startswith("Basic")
+        assert reply.body["data"] is None and reply.codes() == [9010]
+    reply = await call(http, "GET", f"{url}/{badge()}", wrong)
+    assert reply.status == 401
+    # A body that is not a JSON object is refused before publishing too.
+    assert (await call(http, "POST", url, users.basic("alice"), raw=b"[]")).codes() == [9000]
+    assert await end_offsets(gw_settings) == before
+
+
+async def test_idempotency_key(alice: Api, users: GatewayUsers, http: aiohttp.ClientSession,
+                               gateway: GatewayProcess, gw_settings: Settings) -> None:
+    key, body = f"retry-{uuid.uuid4()}", {"name": name(), "rank": 4}
+    first = await alice.post("/group", body, key=key)
+    again = await alice.post("/group", body, key=key)
+    assert first.status == again.status == 200
+    assert first.text == again.text  # the same group, answered identically
+    assert first.headers["Badges-Command-Id"] == again.headers["Badges-Command-Id"]
+    before = await end_offsets(gw_settings)
+    changed = await alice.post("/group", {**body, "rank": 5}, key=key)
+    assert changed.status == 422 and changed.codes() == [9011]
+    elsewhere = await alice.post(f"/badgeMeta/{badge()}/claim",
+                                 {"ownerType": "Loyalty", "referenceId": "1"}, key=key)
+    assert elsewhere.status == 422
+    assert await end_offsets(gw_settings) == before
+    # The key is the caller's: another user of the org with the same key is a new command.
+    alice2 = Api(http, gateway, users, "alice2")
+    assert (await alice2.post("/group", body, key=key)).codes() == [733]
+
+
+async def test_orgs_cannot_reach_each_other(alice: Api, bob: Api) -> None:
+    group_id = await alice.create(name())
+    on_badge = badge()
+    claim = {"ownerType": "Milestones", "referenceId": "m1"}
+    assert (await alice.post(f"/badgeMeta/{on_badge}/claim", claim)).status == 200
+
+    read = await bob.get(f"/group/{group_id}")
+    assert read.status == 404 and read.codes() == [9004]
+    update = await bob.post(f"/group/{group_id}", {"name": name(), "rank": 9})
+    assert update.status == 400 and update.codes() == [9004]
+    assert (await bob.post(f"/badgeMeta/{on_badge}/unclaim", claim)).codes() == [737]
+    # A body's orgId is not the caller's: it is ignored.
+    forged = await bob.post(f"/group/{group_id}", {"name": name(), "rank": 9,
+                                                   "orgId": ALICE_ORG})
+    assert forged.codes() == [9004]
+
+    mine = await alice.get(f"/group/{group_id}")
+    assert mine.status == 200 and mine.body["data"]["rank"] == 1
+    still = await alice.post(f"/badgeMeta/{on_badge}/claim", claim)
+    assert still.codes("warnings") == [9100]  # alice's claim is still active
+
+
+async def test_health_and_metrics(http: aiohttp.ClientSession, gateway: GatewayProcess,
+                                  alice: Api) -> None:
+    assert (await alice.get(f"/group/{badge()}")).status == 404
+    assert (await call(http, "GET", f"{gateway.url}/healthz")).body == {"status": "ok"}
+    assert (await call(http, "GET", f"{gateway.url}/readyz")).body == {"status": "ready"}
+    async with http.get(f"{gateway.url}/metrics") as response:
+        text = await response.text()
+    assert ('badges_gateway_requests_total{method="GET",'
+            f'route="{PREFIX}/group/{{groupId}}",status="404"}}') in text
+    assert "badges_gateway_request_duration_seconds_bucket" in text
+
+
+async def test_timeout_gives_504_and_the_answer_comes_later(
+        stack: Servers, settings: Settings, users: GatewayUsers, tmp_path: Path,
+        http: aiohttp.ClientSession) -> None:
+    gateway = GatewayProcess(settings, users.path, tmp_path / "gateway.log",
+                             timeout_seconds=1).start()  # no worker reads this namespace yet
+    try:
+        api = Api(http, gateway, users, "alice")
+        reply = await api.post("/group", {"name": "LATE", "rank": 1})
+    finally:
+        gateway.stop()
+    assert reply.status == 504 and reply.codes() == [9012] and reply.body["data"] is None
+    command_id = reply.body["commandId"]
+    assert command_id in reply.body["errors"][0]["message"]
+    assert "badges results" in reply.body["errors"][0]["message"]
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        env = {**settings_environment(settings)}
+        found = None
+        for _ in range(60):  # bounded: the worker answers within seconds of starting
+            done = await asyncio.to_thread(
+                subprocess.run, [sys.executable, "-m", "service.cli", "results"],
+                env={**os.environ, **env}, capture_output=True, text=True,
+                timeout=60)
+            lines = [json.loads(line) for line in done.stdout.splitlines()]
+            found = next((e for e in lines if e["commandId"] == command_id), None)
+            if found is not None:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        worker.stop()
+    assert found is not None and found["errors"] == [] and found["data"]["name"] == "LATE"
+
+
+async def test_gateway_waits_for_kafka(stack: Servers, settings: Settings, users: GatewayUsers,
+                                       tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    port = free_port()  # Kafka appears there only once the forwarder runs
+    late = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    gateway = GatewayProcess(late, users.path, tmp_path / "gateway.log").start(wait_ready=False)
+    try:
+        status, body = await asyncio.to_thread(gateway.readiness)
+        assert status == 503 and "kafka" in body["missing"]
+        assert (await call(http, "GET", f"{gateway.url}/healthz")).status == 200
+        reply = await Api(http, gateway, users, "alice").post("/group", {"name": "x", "rank": 1})
+        assert reply.status == 503 and reply.codes() == [9013]
+        async with forwarding(port, stack.kafka_bootstrap):
+            for _ in range(150):  # retry backoff is at most 2 s here
+                ready = await call(http, "GET", f"{gateway.url}/readyz")
+                if ready.status == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert ready.status == 200, (ready.text, gateway.tail())
+    finally:
+        gateway.stop()
+    assert "gateway connecting to Kafka failed" in gateway.log()

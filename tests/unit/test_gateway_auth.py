@@ -1,0 +1,101 @@
+"""The gateway's users file and credential checks (argon2 for real, no servers)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.gateway import auth
+from service.gateway.auth import Authenticator, Identity, basic_credentials
+from service.gateway.users import add_user, load
+
+
+def header(name: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()
+
+
+def test_add_user_writes_a_private_file_and_replaces_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "users.json"
+    assert add_user(path, "alice", "pw1", 1, 7) is False
+    assert add_user(path, "bob", "pw2", 2, 8) is False
+    assert add_user(path, "alice", "pw3", 3, 9) is True
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    users = load(path).by_name()
+    assert sorted(users) == ["alice", "bob"]
+    assert (users["alice"].orgId, users["alice"].userId) == (3, 9)
+    assert "pw3" not in path.read_text() and users["alice"].passwordHash.startswith("$argon2id$")
+    assert [p.name for p in path.parent.iterdir()] == ["users.json"]  # no temporary left
+    with pytest.raises(ValueError, match="empty"):
+        add_user(path, "carol", "", 1, 1)
+
+
+def test_cli_reads_the_password_from_stdin_and_refuses_an_empty_one(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    env = {**os.environ, "BADGES_GATEWAY_USERS_FILE": str(path)}
+    command = [sys.executable, "-m", "service.cli", "gateway-user", "add", "--name", "ops",
+               "--org-id", "5", "--user-id", "6"]
+    refused = subprocess.run(command, input="\n", env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "empty password" in refused.stderr
+    assert not path.exists()
+    added = subprocess.run(command, input="s3cret\n", env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert added.returncode == 0, added.stderr
+    user = load(path).by_name()["ops"]
+    assert (user.orgId, user.userId) == (5, 6)
+
+
+@pytest.mark.parametrize("value", [None, "", "Bearer x", "Basic", "Basic !!!",
+                                   "Basic " + base64.b64encode(b"no-colon").decode(),
+                                   "Basic " + base64.b64encode(b"\xff:x").decode()])
+def test_malformed_headers_carry_no_credentials(value: str | None) -> None:
+    assert basic_credentials(value) is None
+
+
+def test_a_password_may_hold_colons() -> None:
+    assert basic_credentials(header("a", "b:c")) == ("a", "b:c")
+
+
+async def test_verifications_are_cached_and_a_changed_file_empties_the_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "users.json"
+    add_user(path, "alice", "right", 1, 7)
+    now = [1000.0]
+    checker = Authenticator(path, clock=lambda: now[0])
+    verified: list[str] = []
+    original = checker._verify
+
+    def counting(name: str, password: str) -> Identity | None:
+        verified.append(name)
+        return original(name, password)
+
+    monkeypatch.setattr(checker, "_verify", counting)
+    alice = Identity("alice", 1, 7)
+    assert await checker.identify(header("alice", "right")) == alice
+    assert await checker.identify(header("alice", "right")) == alice
+    assert verified == ["alice"]  # the second came from the cache
+    assert await checker.identify(header("alice", "wrong")) is None
+    assert await checker.identify(header("alice", "wrong")) is None
+    assert verified == ["alice"] * 3  # failures are never cached
+
+    now[0] += auth.CACHE_SECONDS + 1
+    assert await checker.identify(header("alice", "right")) == alice
+    assert len(verified) == 4  # expired: verified again
+
+    add_user(path, "alice", "new", 1, 7)  # a changed password takes effect at once
+    assert await checker.identify(header("alice", "right")) is None
+    assert await checker.identify(header("alice", "new")) == alice
+    assert await checker.identify(header("mallory", "x")) is None
+
+
+async def test_no_users_file_refuses_everyone(tmp_path: Path) -> None:
+    checker = Authenticator(tmp_path / "absent.json")
+    assert await checker.identify(header("alice", "x")) is None
+    (tmp_path / "absent.json").write_text("{not json")
+    assert await checker.identify(header("alice", "x")) is None

@@ -1,0 +1,55 @@
+"""The gateway's committed OpenAPI document: generated from the code, complete, no drift."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from schemas import Code
+from schemas.commands import CommandType
+from service.gateway.codes import COMMAND_CODES, UNREACHABLE
+from service.gateway.openapi import FILE, render
+
+PREFIX = "/api_gateway/v1/badges"
+WRITES = {
+    ("post", f"{PREFIX}/badgeMeta/{{badgeId}}/claim"): CommandType.CLAIM_BADGE,
+    ("post", f"{PREFIX}/badgeMeta/{{badgeId}}/unclaim"): CommandType.UNCLAIM_BADGE,
+    ("post", f"{PREFIX}/group"): CommandType.CREATE_BADGE_GROUP,
+    ("post", f"{PREFIX}/group/{{groupId}}"): CommandType.UPDATE_BADGE_GROUP,
+}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return dict(json.loads(FILE.read_text()))
+
+
+def test_committed_document_matches_the_code() -> None:
+    assert FILE.read_text() == render(), "run `make schemas` and commit schemas/generated"
+
+
+def test_every_route_documents_its_statuses_and_basic_auth(document: dict[str, Any]) -> None:
+    operations = {(m, p): o for p, ops in document["paths"].items() for m, o in ops.items()}
+    assert set(operations) == {*WRITES, ("get", f"{PREFIX}/group/{{groupId}}")}
+    for (method, _), operation in operations.items():
+        expected = {"200", "400", "401", "503"} | (
+            {"422", "504"} if method == "post" else {"404"})
+        assert set(operation["responses"]) == expected
+        assert operation["security"] == [{"HTTPBasic": []}]
+    assert document["components"]["securitySchemes"]["HTTPBasic"]["scheme"] == "basic"
+
+
+def test_writes_list_their_reachable_codes_only(document: dict[str, Any]) -> None:
+    for (method, path), command_type in WRITES.items():
+        text = document["paths"][path][method]["description"]
+        listed = {c for c in Code if f"{c.value} (" in text}
+        assert listed == {*COMMAND_CODES[command_type], Code.MALFORMED_COMMAND}
+        assert Code.UNKNOWN_COMMAND_TYPE not in listed
+    assert set(UNREACHABLE) == {Code.MALFORMED_COMMAND, Code.UNKNOWN_COMMAND_TYPE}
+
+
+def test_timeout_answer_carries_the_command_id(document: dict[str, Any]) -> None:
+    schema = document["components"]["schemas"]["TimeoutEnvelope"]
+    assert set(schema["required"]) == {"data", "errors", "warnings", "commandId"}
