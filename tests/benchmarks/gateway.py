@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -44,6 +45,7 @@ from tests.infra.worker import WorkerProcess
 STATE = Path(".state/bench")
 ORG, ACTOR = 50156, 123
 USER = "bench"
+KEEP_ALIVE_SECONDS = 2.0
 ALLOWED_P99_GROWTH = 0.20  # issue 12: the gateway adds at most 20 % to p99
 BODY_REFERENCE = "123"
 
@@ -163,8 +165,10 @@ class GatewayBench:
         plan = self.plan
         async with BadgesClient(self.settings) as client:
             sdk = await self._fixed(sdk_call(client, self.claims, plan.answer_timeout), "SDK")
-        # No connection limit: an open loop must never queue behind its own client.
-        connector = aiohttp.TCPConnector(limit=0)
+        # No connection limit: an open loop must never queue behind its own client. Idle
+        # connections are dropped before uvicorn's keep-alive timeout (5 s) would close
+        # them under a request being sent (the client would count a ServerDisconnectedError).
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEP_ALIVE_SECONDS)
         # Past the gateway's own timeout, so that its 504 (not ours) is what is counted.
         timeout = aiohttp.ClientTimeout(total=plan.answer_timeout + 10)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -190,6 +194,9 @@ def summarize(results: dict[str, Any], plan: Plan, stack: Servers, logs: Path,
         **results, "plan": asdict(plan),
         "stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
         "timestamp": datetime.now(UTC).isoformat(), "git": report._git(),
+        # A busy machine (other processes) shows in every figure: say how busy it was.
+        "load_average_start": results["load_average_start"],
+        "load_average_end": [round(n, 1) for n in os.getloadavg()],
         "wall_seconds": round(wall, 1), "logs": str(logs),
     }
 
@@ -215,6 +222,8 @@ def table(s: dict[str, Any]) -> str:
                      f"errors {step['errors']}")
     lines += [f"peak: {s['peak_requests_per_s']:.1f} requests/s with {s['peak_callers']} "
               f"callers",
+              f"load average (1, 5, 15 min): {s['load_average_start']} at the start, "
+              f"{s['load_average_end']} at the end (2 cores)",
               f"stack: Kafka {s['stack']['kafka']}, {s['stack']['mongo']}; git "
               f"{s['git']['commit'][:10]}{' (uncommitted changes)' if s['git']['dirty'] else ''}",
               f"wall time {s['wall_seconds']:.0f} s; logs in {s['logs']}"]
@@ -232,9 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     logs = STATE / "logs" / f"gateway-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     logs.mkdir(parents=True, exist_ok=True)
     print(f"gateway benchmark: {plan}", flush=True)
+    load = [round(n, 1) for n in os.getloadavg()]
     try:
         with servers() as stack:
-            results = GatewayBench(stack, plan, logs).run()
+            results = {**GatewayBench(stack, plan, logs).run(), "load_average_start": load}
     except KeyboardInterrupt:
         sys.exit("\ninterrupted: the processes and containers it started are stopped")
     summary = summarize(results, plan, stack, logs, time.perf_counter() - started)

@@ -32,6 +32,8 @@ class Samples:
 
     label: str
     latencies_ms: list[float] = field(default_factory=list)  # of the calls answered as expected
+    # (second of the run the call was due in, its latency): shows when a run slowed down
+    timeline: list[tuple[int, float]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     max_start_lag_ms: float = 0.0  # how late the loop started a call after its schedule
     seconds: float = 0.0
@@ -49,16 +51,27 @@ class Samples:
                 "max_start_lag_ms": round(self.max_start_lag_ms, 1),
                 "seconds": round(self.seconds, 2),
                 "answered_per_s": round(len(self.latencies_ms) / self.seconds, 1)
-                if self.seconds else 0.0}
+                if self.seconds else 0.0,
+                "p50_ms_by_second": self._by_second()}
+
+    def _by_second(self) -> list[float]:
+        seconds: dict[int, list[float]] = {}
+        for second, latency in self.timeline:
+            seconds.setdefault(second, []).append(latency)
+        return [round(percentile(seconds.get(n, []), 0.5), 1)
+                for n in range(max(seconds, default=-1) + 1)]
 
 
-async def _timed(call: Call, number: int, since: float, samples: Samples, bar: Any) -> None:
+async def _timed(call: Call, number: int, since: float, samples: Samples, bar: Any,
+                 second: int = 0) -> None:
     try:
         problem = await call(number)
     except Exception as exc:  # every failure of a call is counted, by kind
         problem = type(exc).__name__
     if problem is None:
-        samples.latencies_ms.append((time.perf_counter() - since) * 1000)
+        latency = (time.perf_counter() - since) * 1000
+        samples.latencies_ms.append(latency)
+        samples.timeline.append((second, latency))
     else:
         samples.errors[problem] += 1
     bar.update(1)
@@ -79,7 +92,8 @@ async def open_loop(call: Call, rate: float, seconds: float, label: str,
                 await asyncio.sleep(delay)
             samples.max_start_lag_ms = max(samples.max_start_lag_ms,
                                            (time.perf_counter() - due) * 1000)
-            tasks.append(asyncio.create_task(_timed(call, first + i, due, samples, bar)))
+            tasks.append(asyncio.create_task(
+                _timed(call, first + i, due, samples, bar, int(i / rate))))
         await asyncio.gather(*tasks)
         samples.seconds = time.perf_counter() - started
     return samples
