@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 CACHE_SIZE = 10_000
+VERIFY_CONCURRENCY = 2  # hash checks at once (the gateway's target machine has 2 cores)
 FileVersion = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: no file
 
 
@@ -66,6 +67,10 @@ class Authenticator:
         self._version: FileVersion = None
         self._users: dict[str, User] = {}
         self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Identity | None]] = {}
+        # argon2 takes 64 MiB and a core's worth of work per check: a flood of wrong
+        # passwords queues here rather than exhausting memory and starving the requests.
+        self._verifying = asyncio.Semaphore(VERIFY_CONCURRENCY)
         self._hasher = hasher()
         # Verified for unknown names too, so that a wrong name costs what a wrong password
         # does (no telling which names exist from the answer's time).
@@ -110,11 +115,22 @@ class Authenticator:
         if cached is not None and cached[1] > now:
             self._cache.move_to_end(key)
             return cached[0]
+        # Requests arriving together with the same header share one verification: a burst
+        # from a new caller costs one hash check, not one per request.
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._verified(key, *credentials))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        return await asyncio.shield(pending)
+
+    async def _verified(self, key: str, name: str, password: str) -> Identity | None:
         version = self._version
-        identity = await asyncio.to_thread(self._verify, *credentials)
+        async with self._verifying:
+            identity = await asyncio.to_thread(self._verify, name, password)
         # Not if the file changed while verifying: the check was against the old users.
         if identity is not None and version == self._version:
-            self._cache[key] = (identity, now + CACHE_SECONDS)
+            self._cache[key] = (identity, self._clock() + CACHE_SECONDS)
             self._cache.move_to_end(key)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)

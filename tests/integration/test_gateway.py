@@ -29,6 +29,8 @@ from tests.infra.forward import forwarding
 from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers, Reply, call
 from tests.infra.worker import WorkerProcess, settings_environment
 
+pytestmark = pytest.mark.integration
+
 SEED_BADGE = "69381220cebb9648d8974518"
 # The update page's example response: exactly these members in `data`.
 UPDATE_EXAMPLE_FIELDS = {"id", "orgId", "name", "rank", "createdBy", "createdOn",

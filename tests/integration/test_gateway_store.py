@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from service.store_gateway import GatewayStore, KeyUse
+
+pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import stat
@@ -92,6 +93,25 @@ async def test_verifications_are_cached_and_a_changed_file_empties_the_cache(
     assert await checker.identify(header("alice", "right")) is None
     assert await checker.identify(header("alice", "new")) == alice
     assert await checker.identify(header("mallory", "x")) is None
+
+
+async def test_a_burst_from_a_new_caller_costs_one_verification(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "users.json"
+    add_user(path, "alice", "right", 1, 7)
+    checker = Authenticator(path)
+    verified: list[str] = []
+    original = checker._verify
+
+    def counting(name: str, password: str) -> Identity | None:
+        verified.append(password)
+        return original(name, password)
+
+    monkeypatch.setattr(checker, "_verify", counting)
+    burst = [header("alice", "right")] * 20 + [header("alice", "wrong")] * 5
+    found = await asyncio.gather(*(checker.identify(h) for h in burst))
+    assert found == [Identity("alice", 1, 7)] * 20 + [None] * 5
+    assert sorted(verified) == ["right", "wrong"]
 
 
 async def test_no_users_file_refuses_everyone(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ def test_payload_takes_the_body_and_the_path_id_over_the_body() -> None:
 
 
 @pytest.mark.parametrize("raw", [b"", b"nope", b"[1]", b'"s"', b"null", b"\xff",
+                                 b'{"name": "\\ud800", "rank": 1}',
                                  b"[" * 100_000, b'{"a": "' + b"x" * 70_000 + b'"}'])
 def test_bodies_that_are_not_small_json_objects_are_refused(raw: bytes) -> None:
     with pytest.raises(BadBodyError):
