@@ -59,6 +59,7 @@ class Plan:
     peak_callers: tuple[int, ...]
     partitions: int
     answer_timeout: float
+    out: Path
 
 
 def parse_plan(argv: list[str] | None = None) -> Plan:
@@ -77,10 +78,12 @@ def parse_plan(argv: list[str] | None = None) -> Plan:
     parser.add_argument("--answer-timeout", type=float, default=10.0,
                         help="the gateway's BADGES_GATEWAY_TIMEOUT_SECONDS and the SDK's "
                              "result wait (10)")
+    parser.add_argument("--out", type=Path, default=STATE / "gateway.json",
+                        help="where the JSON goes (.state/bench/gateway.json)")
     args = parser.parse_args(argv)
     callers = tuple(int(n) for n in args.peak_callers.split(","))
     return Plan(args.rate, args.seconds, args.warm_up_seconds, args.peak_seconds, callers,
-                args.partitions, args.answer_timeout)
+                args.partitions, args.answer_timeout, args.out)
 
 
 class Claims:
@@ -248,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit("\ninterrupted: the processes and containers it started are stopped")
     summary = summarize(results, plan, stack, logs, time.perf_counter() - started)
-    report.write(summary, STATE / "gateway.json")
+    report.write(summary, plan.out)
     print("\n" + table(summary))
-    print(f"\nwrote {STATE / 'gateway.json'}")
+    print(f"\nwrote {plan.out}")
 
 
 if __name__ == "__main__":

@@ -97,21 +97,6 @@ async def send(session: aiohttp.ClientSession, base: str, users: GatewayUsers,
         return answer.status, await answer.json(content_type=None)
 
 
-async def sign_in(session: aiohttp.ClientSession, gateways: list[GatewayProcess],
-                  users: GatewayUsers) -> None:
-    """One request per user and gateway first (a GET of a group nobody has: 404).
-
-    The gateway caches a verified password, but 250 requests arriving together before the
-    first verification ends would each run argon2 (about 0.3 s of CPU here, on a busy
-    machine): a minute of hashing, which is not what this test is about.
-    """
-    for gateway in gateways:
-        for caller in USERS:
-            async with session.get(f"{gateway.url}{PREFIX}/group/{ObjectId()}", headers={
-                    "Authorization": users.basic(caller.name)}) as answer:
-                assert answer.status == 404, await answer.text()
-
-
 @pytest.fixture
 def users(tmp_path: Path) -> GatewayUsers:
     users = GatewayUsers(tmp_path / "gateway-users.json")
@@ -133,7 +118,6 @@ async def test_500_concurrent_requests_over_two_gateways_each_get_their_own_answ
     connector = aiohttp.TCPConnector(limit=0)  # all 500 in flight at once
     timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await sign_in(session, gateways, users)
         answers = await asyncio.gather(*(
             send(session, gateways[n % 2].url, users, request)
             for n, request in enumerate(burst)))
