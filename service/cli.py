@@ -4,7 +4,8 @@ Settings come from the BADGES_* environment variables (see README); --bootstrap-
 --topic-prefix override theirs. Exit codes: 0 done, 1 the result carries errors, 2 bad
 arguments (nothing was published), 3 no result within --timeout, 4 Kafka unreachable or a
 network wait ran out, 78 authentication failed (Kafka refused the credentials or its
-certificate is not trusted), 130 interrupted while waiting for a result.
+certificate is not trusted), 130 interrupted while waiting for a result. `status` exits 0
+whenever it could read the consumer group, whatever the worker's readiness (which it prints).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,9 +29,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas import CommandType, OwnerType, Topics
 from schemas.commands import ObjectIdStr
-from service.client import BadgesClient, ResultTimeoutError
+from service.client import BadgesClient, OutgoingCommand, ResultTimeoutError
 from service.kafka import EXIT_AUTH_FAILED, KafkaAuthError
 from service.settings import Settings, SettingsError, load_settings
+from service.status import Status, status
 
 EXIT_ERRORS, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 3, 4, 130
 
@@ -97,21 +98,13 @@ def _settings(ctx: typer.Context) -> Settings:
 
 # -- commands ----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Outgoing:
-    command_type: CommandType
-    org_id: int
-    actor_id: int
-    payload: dict[str, Any]
-
-
 @app.command()
 def claim(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, badge_id: BadgeId,
           owner_type: Owner, reference_id: ReferenceId, command_id: CommandId = None,
           no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Claim a badge for an owner module under one of its ids."""
     payload = _claim_payload(badge_id, owner_type, reference_id)
-    outgoing = Outgoing(CommandType.CLAIM_BADGE, org_id, actor_id, payload)
+    outgoing = OutgoingCommand(CommandType.CLAIM_BADGE, org_id, actor_id, payload)
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
@@ -121,7 +114,7 @@ def unclaim(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, badge_id: Badg
             no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Soft-delete an owner's active claim of a badge."""
     payload = _claim_payload(badge_id, owner_type, reference_id)
-    outgoing = Outgoing(CommandType.UNCLAIM_BADGE, org_id, actor_id, payload)
+    outgoing = OutgoingCommand(CommandType.UNCLAIM_BADGE, org_id, actor_id, payload)
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
@@ -134,7 +127,7 @@ def create_group(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, name: Nam
                  rank: Rank = None, command_id: CommandId = None, no_wait: NoWait = False,
                  timeout: Timeout = 30.0) -> None:
     """Create a badge group."""
-    outgoing = Outgoing(CommandType.CREATE_BADGE_GROUP, org_id, actor_id,
+    outgoing = OutgoingCommand(CommandType.CREATE_BADGE_GROUP, org_id, actor_id,
                         {"name": name, "rank": rank})
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
@@ -144,19 +137,19 @@ def update_group(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, group_id:
                  name: Name, rank: Rank = None, command_id: CommandId = None,
                  no_wait: NoWait = False, timeout: Timeout = 30.0) -> None:
     """Rename and re-rank a badge group."""
-    outgoing = Outgoing(CommandType.UPDATE_BADGE_GROUP, org_id, actor_id,
+    outgoing = OutgoingCommand(CommandType.UPDATE_BADGE_GROUP, org_id, actor_id,
                         {"groupId": group_id, "name": name, "rank": rank})
     _command(ctx, outgoing, command_id, no_wait, timeout)
 
 
-def _command(ctx: typer.Context, outgoing: Outgoing, command_id: uuid.UUID | None,
+def _command(ctx: typer.Context, outgoing: OutgoingCommand, command_id: uuid.UUID | None,
              no_wait: bool, timeout: float) -> None:
     settings = _settings(ctx)
     deliver = _deliver(settings, outgoing, str(command_id or uuid.uuid4()), no_wait, timeout)
     raise typer.Exit(_run(settings, deliver, interrupted=EXIT_INTERRUPTED))
 
 
-async def _deliver(settings: Settings, outgoing: Outgoing, command_id: str, no_wait: bool,
+async def _deliver(settings: Settings, outgoing: OutgoingCommand, command_id: str, no_wait: bool,
                    timeout: float) -> int:
     async with _client(settings, read_results=not no_wait) as client:
         topic = client.topics.command(outgoing.command_type)
@@ -252,6 +245,60 @@ def _json_line(record: ConsumerRecord) -> str:
         text = (record.value or b"").decode("utf-8", "replace")
         return json.dumps({"partition": record.partition, "offset": record.offset,
                            "notJson": text})
+
+
+# -- operating ---------------------------------------------------------------------------
+
+WorkerUrl = Annotated[str, typer.Option(
+    help="The worker's HTTP endpoints, whose /readyz is asked; empty: do not ask.")]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")]
+
+
+@app.command("status")
+def status_command(ctx: typer.Context, worker_url: WorkerUrl = "http://127.0.0.1:8081",
+                   as_json: AsJson = False) -> None:
+    """The workers' consumer group, each command partition's committed offset, end offset
+    and lag, and whether the worker at --worker-url is ready. Exit code 0 whenever the group
+    could be read (readiness is in the output), 4 when Kafka is unreachable."""
+    settings = _settings(ctx)
+    raise typer.Exit(_run(settings, _show_status(settings, worker_url or None, as_json),
+                          interrupted=EXIT_INTERRUPTED))
+
+
+async def _show_status(settings: Settings, worker_url: str | None, as_json: bool) -> int:
+    found = await status(settings, worker_url)
+    typer.echo(json.dumps(found.to_json(), indent=2) if as_json else "\n".join(status_lines(found)))
+    return 0
+
+
+def status_lines(found: Status) -> list[str]:
+    held = {(t, n) for m in found.members for t, ns in m.partitions.items() for n in ns}
+    assigned = sum((p.topic, p.partition) in held for p in found.partitions)
+    lines = [f"Consumer group {found.group}: {found.state}, {len(found.members)} member(s), "
+             f"{assigned} of {len(found.partitions)} command partitions assigned"]
+    if found.members:
+        lines += _table(["MEMBER", "CLIENT", "HOST", "PARTITIONS"], [
+            [m.member_id, m.client_id, m.host,
+             " ".join(f"{t}[{','.join(map(str, ns))}]" for t, ns in m.partitions.items()) or "-"]
+            for m in found.members])
+    lines.append("")
+    lines += _table(["TOPIC", "PARTITION", "COMMITTED", "END", "LAG"], [
+        [p.topic, str(p.partition), "-" if p.committed is None else str(p.committed),
+         str(p.end), str(p.lag)] for p in found.partitions])
+    lines.append(f"Total lag: {found.total_lag}")
+    lines += [f"Missing topic: {topic} (no worker has started yet)"
+              for topic in found.missing_topics]
+    if found.worker is not None:
+        detail = "" if found.worker.detail is None else f" {json.dumps(found.worker.detail)}"
+        lines.append(f"Worker {found.worker.url}: {found.worker.status}{detail}")
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows as left-aligned columns, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
 
 
 # -- running -----------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def _detail(exc: BaseException) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, closed on exit even when starting it failed or timed out.
 
     Every use of Kafka by the worker and the CLI starts with one of these, so the login
@@ -116,7 +116,7 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
 
 async def ensure_topics(settings: Settings, names: list[str]) -> None:
     """Create the topics that do not exist yet, with the configured partitions."""
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         topics = [
@@ -142,7 +142,7 @@ async def _described(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
 
 async def partitions(settings: Settings, topic: str) -> list[int]:
     """The topic's partition numbers, waiting (bounded) until the broker knows the topic."""
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         return await asyncio.wait_for(_described(admin, topic), settings.network_timeout_seconds)
 
 
@@ -157,7 +157,7 @@ def producer(settings: Settings) -> AIOKafkaProducer:
 
 async def broker_retention(settings: Settings, topics: list[str]) -> BrokerRetention:
     """How long the broker keeps consumer-group offsets, and the topics' messages."""
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         cluster = await admin.describe_cluster()
         broker = str(cluster["brokers"][0]["node_id"])
         resources = [ConfigResource(ConfigResourceType.BROKER, broker,

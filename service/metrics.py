@@ -41,6 +41,9 @@ LATENCY = Histogram(
 )
 RETRIES = Counter("badges_retries_total", "Failed attempts retried, by operation",
                   ["operation"])
+# The `operation` names service/retry.py is given.
+RETRY_OPERATIONS = ("store", "publish", "mark_done", "connecting", "creating topics")
+PHASES = ("store", "send")
 FENCED_WRITES = Counter(
     "badges_fenced_writes_total",
     "Writes refused because the document was newer (a stalled worker's, after a rebalance)",
@@ -60,6 +63,12 @@ def package_version() -> str:
 
 
 BUILD.info({"version": package_version()})
+# Known label values exported from the start, at 0: a series that appears only with its
+# first retry makes rate() and alerts blind to that first increase, and dashboards empty.
+for _operation in RETRY_OPERATIONS:
+    RETRIES.labels(_operation)
+for _phase in PHASES:
+    BATCH_DURATION.labels(_phase)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from schemas import Code
 from service.gateway import ops, routes
@@ -57,6 +58,7 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     app.add_exception_handler(routes.UnauthorizedError, _unauthorized)
     app.add_exception_handler(routes.UnavailableError, _unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(405, _method_not_allowed)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(RequestMetrics)
     return app
@@ -82,6 +84,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     # Not expected (every parameter is a plain string); answered as a bad body if it is.
     return JSONResponse(failure(Code.MALFORMED_COMMAND, str(exc)[:300]), status_code=400)
+
+
+async def _method_not_allowed(request: Request, _: Exception) -> JSONResponse:
+    """405 with every method of the path in Allow (GET and POST /group/{groupId} are two
+    routes, and Starlette's answer names only the first one's)."""
+    path = request.scope["path"]
+    allowed = sorted({method for route in routes.router.routes if isinstance(route, APIRoute)
+                      and route.path_regex.match(path) for method in route.methods or ()})
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+                        headers={"Allow": ", ".join(allowed)})
 
 
 async def _unauthorized(_: Request, __: Exception) -> JSONResponse:

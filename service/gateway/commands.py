@@ -20,11 +20,11 @@ from pymongo.errors import PyMongoError
 
 from schemas import Code
 from schemas.commands import CommandType
-from service.client import ResultTimeoutError
 from service.gateway.auth import Identity
 from service.gateway.envelopes import failure, from_result
 from service.gateway.idempotency import command_id_for, request_digest
 from service.gateway.runtime import GatewayRuntime
+from service.replies import ResultsUnavailableError, ResultTimeoutError
 from service.store_gateway import KeyUse
 
 log = logging.getLogger(__name__)
@@ -115,10 +115,16 @@ async def _publish_and_await(runtime: GatewayRuntime, command_type: CommandType,
         return Answer(503, {**failure(Code.UNAVAILABLE, detail), "commandId": command_id},
                       command_id)
     try:
-        # TODO(sdk): client.result(command_id, timeout=timeout, org_id=identity.org_id) once
-        # the client correlates by (orgId, commandId).
-        event = await client.result(command_id, timeout=timeout)
+        event = await client.result(command_id, timeout=timeout, org_id=identity.org_id)
+    except ResultsUnavailableError as exc:  # the reader stopped: readiness says so too
+        log.error("cannot await the result of command %s: %s", command_id, exc)
+        detail = (f"command {command_id} was published but its result cannot be awaited "
+                  f"here; `badges results` shows it once a worker has it")
+        return Answer(503, {**failure(Code.UNAVAILABLE, detail), "commandId": command_id},
+                      command_id)
     except ResultTimeoutError:
+        log.warning("no result for command %s within %gs: answered 504", command_id, timeout,
+                    extra={"commandId": command_id, "orgId": identity.org_id})
         detail = (f"no result for command {command_id} within {timeout:g}s; it was "
                   f"published and will be answered: `badges results` shows the answer "
                   f"once a worker has it")

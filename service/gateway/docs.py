@@ -43,9 +43,10 @@ _SUMMARIES = {
 _UNAUTHORIZED = {"model": ErrorEnvelope, "description": (
     f"missing or wrong credentials: {listed((Code.UNAUTHORIZED,))}; nothing was published")}
 _UNAVAILABLE = {"model": UnavailableEnvelope, "description": (
-    f"{listed((Code.UNAVAILABLE,))}: the gateway is not connected yet, or Kafka did not "
-    "acknowledge the command (then `commandId` says which; send it again with the same "
-    "Idempotency-Key)")}
+    f"{listed((Code.UNAVAILABLE,))}: the gateway is not connected yet (nothing was "
+    "published), Kafka did not acknowledge the command, or its result can no longer be "
+    "read here (then `commandId` says which; send it again with the same Idempotency-Key, "
+    "or look it up with `badges results`)")}
 
 
 def _body(command_type: CommandType) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from bson import ObjectId
-from fastapi import APIRouter, Depends, Header, Request, Security
+from fastapi import APIRouter, Depends, Header, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic
 from pymongo.errors import PyMongoError
@@ -62,6 +62,14 @@ Caller = Annotated[Identity, Depends(caller)]
 IdempotencyKey = Annotated[str | None, Header(
     alias=HEADER, description="makes the commandId: a retried request gets the same answer")]
 
+# Documented, not enforced here: a bad id is the worker's to answer (9002, 9003), as for a
+# command sent to Kafka; GET answers 9003 itself.
+OBJECT_ID = "^[0-9a-fA-F]{24}$"
+BadgeId = Annotated[str, Path(description="24 hex digits; else 400 with 9002",
+                              json_schema_extra={"pattern": OBJECT_ID})]
+GroupId = Annotated[str, Path(description="24 hex digits; else 400 with 9003",
+                              json_schema_extra={"pattern": OBJECT_ID})]
+
 router = APIRouter(prefix=PREFIX)
 
 
@@ -78,14 +86,14 @@ async def _command(request: Request, command_type: CommandType, identity: Identi
 
 
 @router.post("/badgeMeta/{badgeId}/claim", **docs.command(CommandType.CLAIM_BADGE))
-async def claim(badgeId: str, request: Request, identity: Caller,  # noqa: N803
+async def claim(badgeId: BadgeId, request: Request, identity: Caller,  # noqa: N803
                 key: IdempotencyKey = None) -> Any:
     return await _command(request, CommandType.CLAIM_BADGE, identity, {"badgeId": badgeId},
                           key)
 
 
 @router.post("/badgeMeta/{badgeId}/unclaim", **docs.command(CommandType.UNCLAIM_BADGE))
-async def unclaim(badgeId: str, request: Request, identity: Caller,  # noqa: N803
+async def unclaim(badgeId: BadgeId, request: Request, identity: Caller,  # noqa: N803
                   key: IdempotencyKey = None) -> Any:
     return await _command(request, CommandType.UNCLAIM_BADGE, identity, {"badgeId": badgeId},
                           key)
@@ -97,16 +105,16 @@ async def create_group(request: Request, identity: Caller, key: IdempotencyKey =
 
 
 @router.post("/group/{groupId}", **docs.command(CommandType.UPDATE_BADGE_GROUP))
-async def update_group(groupId: str, request: Request, identity: Caller,  # noqa: N803
+async def update_group(groupId: GroupId, request: Request, identity: Caller,  # noqa: N803
                        key: IdempotencyKey = None) -> Any:
     return await _command(request, CommandType.UPDATE_BADGE_GROUP, identity,
                           {"groupId": groupId}, key)
 
 
 @router.get("/group/{groupId}", **docs.read_group())
-async def get_group(groupId: str, request: Request, identity: Caller) -> Any:  # noqa: N803
-    if not ObjectId.is_valid(groupId) or len(groupId) != 24:
-        detail = "groupId: String should match pattern '^[0-9a-fA-F]{24}$'"
+async def get_group(groupId: GroupId, request: Request, identity: Caller) -> Any:  # noqa: N803
+    if re.fullmatch(OBJECT_ID, groupId) is None:
+        detail = f"groupId: String should match pattern '{OBJECT_ID}'"
         return JSONResponse(failure(Code.INVALID_GROUP_ID, detail), status_code=400)
     store = runtime_of(request).store
     assert store is not None

@@ -118,11 +118,9 @@ class GatewayRuntime:
         return await bounded(producer.client.fetch_all_metadata(), CHECK_TIMEOUT)
 
     def _reader_problem(self) -> str | None:
-        # The client's result reader task: BadgesClient has no public state for it (yet).
-        reader = getattr(self.client, "_reader", None)
-        if reader is None:
+        if self.client is None:
             return "not started yet"
-        if reader.done():
+        if not self.client.reading:
             return "stopped: results can no longer be awaited"
         return None
 

@@ -47,19 +47,31 @@ class Prometheus:
         assert answer["status"] == "success", answer
         return list(answer["data"]["result"])
 
+    def metric_names(self) -> set[str]:
+        """Every metric name Prometheus holds a series of."""
+        answer = self.get("/api/v1/label/__name__/values")
+        assert answer["status"] == "success", answer
+        return set(answer["data"])
+
+    def result_when(self, expression: str, condition: Any, timeout: float = QUERY_TIMEOUT
+                    ) -> list[dict[str, Any]]:
+        """The expression's vector once `condition(vector)` holds (bounded wait)."""
+        deadline, seen = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            seen = self.query(expression)
+            if condition(seen):
+                return seen
+            time.sleep(0.5)  # polling the server; the deadline bounds the wait
+        raise AssertionError(f"{expression} never met the condition (last result: {seen}); "
+                             f"targets: {self.get('/api/v1/targets')}\n{self.tail()}")
+
     def value_when(self, expression: str, condition: Any, timeout: float = QUERY_TIMEOUT
                    ) -> float:
         """The expression's single value once `condition(value)` holds (bounded wait)."""
-        deadline, seen = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            result = self.query(expression)
-            if len(result) == 1:
-                seen = float(result[0]["value"][1])
-                if condition(seen):
-                    return seen
-            time.sleep(0.5)  # polling the server; the deadline bounds the wait
-        raise AssertionError(f"{expression} never met the condition (last value: {seen}); "
-                             f"targets: {self.get('/api/v1/targets')}\n{self.tail()}")
+        def holds(result: list[dict[str, Any]]) -> bool:
+            return len(result) == 1 and bool(condition(float(result[0]["value"][1])))
+
+        return float(self.result_when(expression, holds, timeout)[0]["value"][1])
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

@@ -231,6 +231,15 @@ async def test_bad_credentials_get_401_and_publish_nothing(
     assert await end_offsets(gw_settings) == before
 
 
+async def test_a_user_added_while_running_can_call(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> None:
+    url = f"{gateway.url}{PREFIX}/group/{badge()}"
+    header = "Basic " + base64.b64encode(b"carol:carols-password").decode()
+    assert (await call(http, "GET", url, header)).status == 401
+    users.add("carol", BOB_ORG, 10, password="carols-password")  # the file is read again
+    assert (await call(http, "GET", url, header)).status == 404
+
+
 async def test_idempotency_key(alice: Api, users: GatewayUsers, http: aiohttp.ClientSession,
                                gateway: GatewayProcess, gw_settings: Settings) -> None:
     key, body = f"retry-{uuid.uuid4()}", {"name": name(), "rank": 4}
@@ -283,6 +292,9 @@ async def test_health_and_metrics(http: aiohttp.ClientSession, gateway: GatewayP
     assert ('badges_gateway_requests_total{method="GET",'
             f'route="{PREFIX}/group/{{groupId}}",status="404"}}') in text
     assert "badges_gateway_request_duration_seconds_bucket" in text
+    # GET and POST of /group/{groupId} are two routes; a 405 names both.
+    other = await call(http, "DELETE", f"{gateway.url}{PREFIX}/group/{badge()}")
+    assert other.status == 405 and other.headers["Allow"] == "GET, POST"
 
 
 async def test_timeout_gives_504_and_the_answer_comes_later(
@@ -294,7 +306,8 @@ async def test_timeout_gives_504_and_the_answer_comes_later(
         api = Api(http, gateway, users, "alice")
         reply = await api.post("/group", {"name": "LATE", "rank": 1})
     finally:
-        gateway.stop()
+        stopped = gateway.stop()
+    assert stopped == 0  # SIGTERM: a graceful stop, exit 0
     assert reply.status == 504 and reply.codes() == [9012] and reply.body["data"] is None
     command_id = reply.body["commandId"]
     assert command_id in reply.body["errors"][0]["message"]

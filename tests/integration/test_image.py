@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -11,7 +13,7 @@ from testcontainers.core.container import DockerContainer
 
 from service.client import BadgesClient
 from service.settings import Settings
-from tests.infra.containers import LABELS
+from tests.infra.containers import LABELS, free_port
 from tests.infra.image import BUILD_TIMEOUT, BuiltImage
 from tests.infra.worker import READY_LINE, START_TIMEOUT, settings_environment
 
@@ -21,6 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(BUILD_TIMEOUT + 300)]
 ORG = 50156
 ACTOR = 123
 UID = "10001"  # the image's USER (deploy/worker/Containerfile)
+HEALTH_TIMEOUT = 30  # seconds for one run of the health check (its own timeout is 5)
 
 
 def logs(container: DockerContainer) -> str:
@@ -49,7 +52,8 @@ def container(worker_image: BuiltImage, settings: Settings) -> Iterator[DockerCo
     # Only the settings go in: the host's PATH and the like would break the image's own.
     for key, value in settings_environment(settings).items():
         worker.with_env(key, value)
-    worker.with_env("BADGES_HTTP_PORT", "0")  # a free port: host networking is shared
+    # A free port (host networking is shared), fixed: the health check reads it from the env.
+    worker.with_env("BADGES_HTTP_PORT", str(free_port()))
     worker.with_kwargs(network_mode="host")
     with worker:
         try:
@@ -65,6 +69,18 @@ def run(container: DockerContainer, *command: str) -> tuple[int, str]:
     return code, output.decode(errors="replace").strip()
 
 
+def run_health_check(container: DockerContainer) -> tuple[int, str]:
+    """Run the image's health check once, by hand: podman 4.3 runs it from systemd timers,
+    which these machines lack. Docker has no such command: its check's own command then."""
+    wrapped = container.get_wrapped_container()
+    if os.environ.get("BADGES_ENGINE") == "podman":
+        done = subprocess.run(["podman", "healthcheck", "run", wrapped.id], capture_output=True,
+                              text=True, timeout=HEALTH_TIMEOUT, check=False)
+        return done.returncode, (done.stdout + done.stderr).strip()
+    kind, *command = wrapped.attrs["Config"]["Healthcheck"]["Test"]
+    return run(container, *(["sh", "-c", *command] if kind == "CMD-SHELL" else command))
+
+
 async def test_image_answers_commands_as_a_non_root_user(
     container: DockerContainer, settings: Settings
 ) -> None:
@@ -78,6 +94,8 @@ async def test_image_answers_commands_as_a_non_root_user(
     # the image declares them (a host-network container's config lists none).
     image = container.get_docker_client().client.images.get(container.image)
     assert {"8081/tcp", "8080/tcp"} <= set(image.attrs["Config"]["ExposedPorts"])
+    healthy, said = run_health_check(container)
+    assert healthy == 0, f"the worker is up, yet its health check fails: {said}"
     # Installed from wheels in a build stage: no pip, no compiler, no wheels left behind.
     assert run(container, "python", "-c", "import pip")[0] != 0
     for leftover in ("command -v gcc", "command -v cc", "test -e /wheels"):

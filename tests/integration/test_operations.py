@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,9 +20,18 @@ from service.client import BadgesClient
 from service.metrics import package_version
 from service.settings import Settings
 from tests.infra.containers import Servers, wait_for_mongo
-from tests.infra.prometheus import prometheus
+from tests.infra.dashboards import (
+    ALERTS,
+    alert_rules,
+    dashboard,
+    dashboard_expressions,
+    metric_names,
+    substitute,
+    variable_metrics,
+)
+from tests.infra.prometheus import Prometheus, binary, prometheus
 from tests.infra.worker import WorkerProcess
-from tests.integration.test_outage import take_down
+from tests.integration.test_outage import RECOVERY_TIMEOUT, take_down
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +47,9 @@ async def get(url: str) -> tuple[int, Any]:
         return r.status, await (r.json() if is_json else r.text())
 
 
-async def until_status(url: str, status: int) -> Any:
+async def until_status(url: str, status: int, timeout: float = STATUS_TIMEOUT) -> Any:
     """The body once `url` answers `status` (bounded wait)."""
-    deadline, last = time.monotonic() + STATUS_TIMEOUT, None
+    deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
             last = await get(url)
@@ -55,7 +65,7 @@ def exactly(n: float) -> Any:
     return lambda value: value == n
 
 
-async def test_prometheus_reads_the_worker_metrics(
+async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
     worker: WorkerProcess, client: BadgesClient, tmp_path: Path
 ) -> None:
     url = worker.http_url()
@@ -94,20 +104,50 @@ async def test_prometheus_reads_the_worker_metrics(
         server.value_when("count(badges_consumer_lag)", lambda n: n >= 1)
         server.value_when("sum(badges_consumer_lag)", exactly(0))
 
+        # A dead letter too, so that every panel of the dashboard has series to show.
+        await client.send_raw(client.topics.command(CommandType.CLAIM_BADGE), b"\xff", b"k")
+        server.value_when('sum(badges_commands_total{outcome="dead_letter"})', exactly(1))
+        check_queries(server)
 
-async def test_readyz_is_not_ready_during_a_mongodb_outage(
-    stack: Servers, worker: WorkerProcess
+
+def check_queries(server: Prometheus) -> None:
+    """Every expression of the Grafana dashboard and the alert rules runs, and reads only
+    metrics this Prometheus has; the dashboard's also find series (label values exist)."""
+    board = dashboard()
+    known = server.metric_names()
+    assert not variable_metrics(board) - known, variable_metrics(board) - known
+    for expression in dashboard_expressions(board):
+        query = substitute(expression)
+        assert not metric_names(query) - known, f"no such metric in {expression}"
+        server.result_when(query, bool)
+    for rule in alert_rules():
+        assert not metric_names(rule["expr"]) - known, f"no such metric in {rule['alert']}"
+        server.query(rule["expr"])  # fails unless the answer is a success
+    promtool = Path(binary()).with_name("promtool")
+    checked = subprocess.run([str(promtool), "check", "rules", str(ALERTS)],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("dependency", ["mongodb", "kafka"])
+async def test_readyz_is_not_ready_during_an_outage(
+    stack: Servers, worker: WorkerProcess, dependency: str
 ) -> None:
     url = worker.http_url()
     assert await get(f"{url}/healthz") == (200, {"status": "ok"})
     assert await until_status(f"{url}/readyz", 200) == {"status": "ready"}
     with ExitStack() as restarts:
-        take_down(stack.mongo_container, restarts)
+        containers = {"mongodb": stack.mongo_container, "kafka": stack.kafka_container}
+        take_down(containers[dependency], restarts)
         body = await until_status(f"{url}/readyz", 503)
-        assert body["status"] == "not ready" and list(body["missing"]) == ["mongodb"], body
+        assert body["status"] == "not ready" and dependency in body["missing"], body
+        if dependency == "mongodb":  # Kafka's outage may also cost the group membership
+            assert list(body["missing"]) == ["mongodb"], body
         assert (await get(f"{url}/healthz"))[0] == 200  # alive: a restart would not help
-    wait_for_mongo(stack.mongo_url)
-    await until_status(f"{url}/readyz", 200)
+    if dependency == "mongodb":
+        wait_for_mongo(stack.mongo_url)
+    # Back: the server restarted (after Kafka's outage, the consumer rejoined its group too).
+    assert await until_status(f"{url}/readyz", 200, RECOVERY_TIMEOUT) == {"status": "ready"}
 
 
 SASL_PASSWORD = "kafka-secret-3141"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from datetime import datetime
@@ -114,7 +115,9 @@ def broken_documents(draw: st.DrawFn) -> bytes:
         if action == "delete":
             del container[member]
         elif action == "operator":
-            container[member] = draw(st.sampled_from(OPERATORS))
+            # A copy: the shared constant, once placed, could be picked as a container and
+            # mutated, until some draw nests an operator inside itself.
+            container[member] = copy.deepcopy(draw(st.sampled_from(OPERATORS)))
         elif action == "huge":
             container[member] = "x" * draw(st.sampled_from((257, 10_000, 200_000)))
         else:

@@ -1,0 +1,150 @@
+"""BadgesClient against the real broker: bad records, foreign results, orgs, bursts.
+
+Most tests write result events straight to the results topic (no worker): that is what
+other clients' traffic, replays and garbage look like to a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from bson import ObjectId
+
+from schemas import CommandType
+from service import kafka
+from service.client import BadgesClient, OutgoingCommand, ResultsUnavailableError
+from service.settings import Settings
+from tests.infra.worker import WorkerProcess
+
+ORG, ACTOR = 50156, 123
+
+
+def result(command_id: str, org_id: int = ORG, reference: str = "r") -> bytes:
+    return json.dumps({
+        "commandId": command_id, "type": "ClaimBadge", "orgId": org_id,
+        "data": {"badgeMetaId": "b", "ownerType": "Loyalty", "referenceId": reference},
+        "errors": [], "warnings": []}).encode()
+
+
+async def write_results(settings: Settings, values: Sequence[bytes]) -> None:
+    """Straight to partition 0 of the results topic, in this order, without a round trip
+    each: a client reading the last one has read all before it."""
+    producer = kafka.producer(settings)
+    await asyncio.wait_for(producer.start(), 10)
+    try:
+        topic = BadgesClient(settings).topics.results
+        deliveries = [await producer.send(topic, v, key=b"k", partition=0) for v in values]
+        await asyncio.wait_for(asyncio.gather(*deliveries), 60)
+    finally:
+        await asyncio.wait_for(producer.stop(), 10)
+
+
+@pytest.fixture
+async def bare(settings: Settings) -> AsyncIterator[BadgesClient]:
+    """A client without a worker: nobody answers but the test."""
+    async with BadgesClient(settings) as client:
+        yield client
+
+
+async def claim(client: BadgesClient, reference: str = "r") -> str:
+    return await client.claim(ORG, ACTOR, str(ObjectId()), "Loyalty", reference)
+
+
+async def test_a_bad_record_does_not_break_later_waits(
+        bare: BadgesClient, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    command = await claim(bare)
+    with caplog.at_level(logging.WARNING, logger="service.replies"):
+        await write_results(settings, [b"\xff not json", b'{"commandId": 1}', result(command)])
+        assert (await bare.result(command, timeout=20)).ok
+    skipped = [r.getMessage() for r in caplog.records if "skipped the record" in r.message]
+    assert len(skipped) == 2, skipped
+    assert "partition 0 offset 0 " in skipped[0] and "partition 0 offset 1 " in skipped[1]
+    later = await claim(bare)
+    await write_results(settings, [result(later)])
+    assert (await bare.result(later, timeout=20)).commandId == later
+    assert bare.reading
+
+
+async def test_foreign_results_stay_within_the_cache_bound(
+        bare: BadgesClient, settings: Settings) -> None:
+    command = await claim(bare, "mine")
+    foreign = [result(str(uuid.uuid4()), org_id=n % 7) for n in range(20_000)]
+    await write_results(settings, [*foreign, result(command, reference="mine")])
+    answer = await bare.result(command, timeout=60, org_id=ORG)
+    assert answer.data is not None and answer.data["referenceId"] == "mine"
+    stats = bare.replies.stats()
+    assert stats["read"] >= 20_001
+    assert stats["recent"] == bare.replies.limits.recent_commands, stats
+    assert stats["slots"] == 0, stats
+
+
+async def test_another_orgs_result_with_the_same_command_id_does_not_answer(
+        bare: BadgesClient, settings: Settings) -> None:
+    command = await claim(bare)
+    wait = asyncio.create_task(bare.result(command, timeout=20, org_id=ORG))
+    # Written in this order: an org-blind match would answer with the other org's.
+    await write_results(settings, [result(command, org_id=ORG + 1, reference="theirs"),
+                                   result(command, reference="ours")])
+    answer = await wait
+    assert (answer.orgId, answer.data) == (ORG, {"badgeMetaId": "b", "ownerType": "Loyalty",
+                                                 "referenceId": "ours"})
+    both = await bare.results(command, count=2, timeout=5)  # without org_id: any org
+    assert sorted(e.orgId or 0 for e in both) == [ORG, ORG + 1]
+
+
+async def test_waits_fail_at_once_when_the_reader_dies(
+        bare: BadgesClient, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = await claim(bare)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the reader's bug")
+
+    monkeypatch.setattr(bare.replies, "deliver", broken)
+    wait = asyncio.create_task(bare.result(command, timeout=60))
+    await write_results(settings, [result(command)])
+    with pytest.raises(ResultsUnavailableError, match="the reader's bug"):
+        await asyncio.wait_for(wait, 20)  # well before the wait's own 60 s
+    assert not bare.reading
+    with pytest.raises(ResultsUnavailableError):
+        await bare.result(str(uuid.uuid4()), timeout=60)
+
+
+async def test_send_many_then_all_results_each_its_own(
+        worker: WorkerProcess, client: BadgesClient) -> None:
+    references = [f"ref-{n}" for n in range(1_000)]
+    commands = [OutgoingCommand(CommandType.CLAIM_BADGE, ORG, ACTOR,
+                                {"badgeId": str(ObjectId()), "ownerType": "Loyalty",
+                                 "referenceId": r}) for r in references]
+    ids = await client.send_many(commands)
+    assert len(set(ids)) == 1_000
+    answers = await client.results_of(ids, timeout=120, org_id=ORG)
+    for command_id, reference in zip(ids, references, strict=True):
+        answer = answers[command_id]
+        assert answer.commandId == command_id and answer.ok, answer
+        assert answer.data is not None and answer.data["referenceId"] == reference
+    assert client.replies.stats()["slots"] == 0
+
+    # Order per key: an unclaim right behind its claim in one burst finds the claim.
+    pairs = [OutgoingCommand(kind, ORG, ACTOR, {"badgeId": badge, "ownerType": "Loyalty",
+                                                "referenceId": "pair"})
+             for badge in (str(ObjectId()) for _ in range(100))
+             for kind in (CommandType.CLAIM_BADGE, CommandType.UNCLAIM_BADGE)]
+    paired = await client.results_of(await client.send_many(pairs), timeout=60, org_id=ORG)
+    assert all(answer.ok for answer in paired.values()), [
+        a.errors for a in paired.values() if not a.ok][:3]
+
+    # Two raw sends of one command: both answers, the second a duplicate's re-send.
+    payload = {"badgeId": str(ObjectId()), "ownerType": "Loyalty", "referenceId": "twice"}
+    command_id = str(uuid.uuid4())
+    body = json.dumps({"commandId": command_id, "type": "ClaimBadge", "orgId": ORG,
+                       "actorId": ACTOR, "payload": payload}).encode()
+    for _ in range(2):
+        await client.send_raw(client.topics.command(CommandType.CLAIM_BADGE), body,
+                              payload["badgeId"].encode())
+    both = await client.results(command_id, count=2, timeout=60, org_id=ORG)
+    assert [e.commandId for e in both] == [command_id] * 2 and both[0] == both[1]
