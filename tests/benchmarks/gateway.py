@@ -106,7 +106,7 @@ def sdk_call(client: BadgesClient, claims: Claims, timeout: float) -> Call:
     async def call(number: int) -> str | None:
         command_id = await client.claim(ORG, ACTOR, claims.badge(number), "Loyalty",
                                         BODY_REFERENCE)
-        event = await client.result(command_id, timeout=timeout)
+        event = await client.result(command_id, timeout=timeout, org_id=ORG)
         if event.errors or event.data != claims.expected(number):
             return "unexpected answer"
         return None
@@ -130,6 +130,31 @@ def gateway_call(session: aiohttp.ClientSession, base: str, users: GatewayUsers,
     return call
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process used during a phase, per second of the phase."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self._clock = 0.0
+
+    def start(self) -> None:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._clock = time.perf_counter()
+
+    def cores(self) -> dict[str, float]:
+        """Cores used on average since start() (1.0: one core all the time)."""
+        wall = time.perf_counter() - self._clock
+        return {name: round((cpu_seconds(pid) - self._start[name]) / wall, 2)
+                for name, pid in self.pids.items()}
+
+
 class GatewayBench:
     def __init__(self, stack: Servers, plan: Plan, logs: Path) -> None:
         self.stack, self.plan, self.logs = stack, plan, logs
@@ -142,6 +167,7 @@ class GatewayBench:
         per_run = round(plan.rate * plan.seconds)
         self.claims = Claims(4 * per_run)
         self.next_number = 0
+        self.cpu = CpuMeter({})
 
     def numbers(self, count: int) -> int:
         """Reserve `count` call numbers (badges nobody claimed yet); return the first."""
@@ -152,6 +178,9 @@ class GatewayBench:
         worker = WorkerProcess(self.settings, self.logs / "worker.log")
         gateway = GatewayProcess(self.settings, self.users.path, self.logs / "gateway.log")
         with running(worker), gateway:
+            assert worker.process is not None and gateway.process is not None
+            self.cpu = CpuMeter({"worker": worker.process.pid, "gateway": gateway.process.pid,
+                                 "benchmark": os.getpid()})
             return asyncio.run(self._measure(gateway.url))
 
     async def _fixed(self, call: Call, label: str) -> Samples:
@@ -161,8 +190,11 @@ class GatewayBench:
             await gateway_load.open_loop(call, plan.rate, plan.warm_up_seconds,
                                          f"{label} warm-up", self.numbers(count))
         count = round(plan.rate * plan.seconds)
-        return await gateway_load.open_loop(call, plan.rate, plan.seconds,
-                                            f"{label} {plan.rate:.0f}/s", self.numbers(count))
+        self.cpu.start()
+        samples = await gateway_load.open_loop(call, plan.rate, plan.seconds,
+                                               f"{label} {plan.rate:.0f}/s", self.numbers(count))
+        samples.cores = self.cpu.cores()
+        return samples
 
     async def _measure(self, base: str) -> dict[str, Any]:
         plan = self.plan
@@ -212,6 +244,9 @@ def table(s: dict[str, Any]) -> str:
         lines.append(f"{label:<36} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f} "
                      f"{r['answered']:9} {r['errors']:7}  {r['max_start_lag_ms']:.0f} ms"
                      + (f"  {r['error_kinds']}" if r["errors"] else ""))
+    for label, key in (("SDK", "sdk"), ("gateway", "gateway")):
+        cores = ", ".join(f"{name} {used:.2f}" for name, used in s[key]["cores"].items())
+        lines.append(f"  CPU during the {label} run, in cores: {cores}")
     verdict = "within" if s["p99_within_20_percent"] else "NOT within"
     lines += [
         "", f"claims of new badges at {s['rate']:.0f}/s for {s['seconds']:.0f} s each, open loop",

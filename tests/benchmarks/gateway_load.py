@@ -37,6 +37,7 @@ class Samples:
     errors: Counter[str] = field(default_factory=Counter)
     max_start_lag_ms: float = 0.0  # how late the loop started a call after its schedule
     seconds: float = 0.0
+    cores: dict[str, float] = field(default_factory=dict)  # CPU used per process, in cores
 
     @property
     def calls(self) -> int:
@@ -52,7 +53,7 @@ class Samples:
                 "seconds": round(self.seconds, 2),
                 "answered_per_s": round(len(self.latencies_ms) / self.seconds, 1)
                 if self.seconds else 0.0,
-                "p50_ms_by_second": self._by_second()}
+                "cores": self.cores, "p50_ms_by_second": self._by_second()}
 
     def _by_second(self) -> list[float]:
         seconds: dict[int, list[float]] = {}
