@@ -6,11 +6,12 @@
 In one run on one test stack, one worker and one gateway (`python -m service gateway`, as
 shipped) in a namespace of their own:
 1. the same claims of new badges at the same fixed rate (open loop: each started on its
-   schedule, whatever the earlier ones are doing), first straight to Kafka with the SDK
-   (`BadgesClient` send + result, one task per command), then through the gateway (aiohttp,
-   HTTP Basic, a connection per request in flight); each after an unrecorded warm-up at
-   the same rate. p50/p99 from the scheduled start to the answer, errors, and the ratio of
-   the p99s (issue 12 allows the gateway at most +20 %);
+   schedule, whatever the earlier ones are doing), straight to Kafka with the SDK
+   (`BadgesClient` send + result, one task per command) and through the gateway (aiohttp,
+   HTTP Basic, a connection per request in flight), taking turns in blocks of 10 s until
+   each has had its 60 s, after an unrecorded warm-up of each at the same rate. p50/p99
+   from the scheduled start to the answer, errors, the ratio of the p99s (issue 12 allows
+   the gateway at most +20 %), the CPU each process used, and the gateway's own count;
 2. the gateway's peak: closed loops of 8, 16, 32, ... callers until the answered requests
    per second stop growing.
 Prints a table and writes .state/bench/gateway.json.
@@ -25,6 +26,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +63,7 @@ class Plan:
     partitions: int
     answer_timeout: float
     out: Path
+    block_seconds: float
 
 
 def parse_plan(argv: list[str] | None = None) -> Plan:
@@ -79,12 +82,14 @@ def parse_plan(argv: list[str] | None = None) -> Plan:
     parser.add_argument("--answer-timeout", type=float, default=10.0,
                         help="the gateway's BADGES_GATEWAY_TIMEOUT_SECONDS and the SDK's "
                              "result wait (10)")
+    parser.add_argument("--block-seconds", type=float, default=10.0,
+                        help="the paths take turns in blocks this long (10)")
     parser.add_argument("--out", type=Path, default=STATE / "gateway.json",
                         help="where the JSON goes (.state/bench/gateway.json)")
     args = parser.parse_args(argv)
     callers = tuple(int(n) for n in args.peak_callers.split(","))
     return Plan(args.rate, args.seconds, args.warm_up_seconds, args.peak_seconds, callers,
-                args.partitions, args.answer_timeout, args.out)
+                args.partitions, args.answer_timeout, args.out, args.block_seconds)
 
 
 class Claims:
@@ -138,22 +143,27 @@ def cpu_seconds(pid: int) -> float:
 
 
 class CpuMeter:
-    """CPU seconds each named process used during a phase, per second of the phase."""
+    """CPU seconds each process used while a path's blocks ran, per second of those blocks."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
-        self._start: dict[str, float] = {}
-        self._clock = 0.0
+        self.used: dict[str, dict[str, float]] = {}  # path -> process -> CPU seconds
+        self.wall: dict[str, float] = {}  # path -> seconds
 
-    def start(self) -> None:
-        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        self._clock = time.perf_counter()
+    async def measure(self, path: str, run: Awaitable[Samples]) -> Samples:
+        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        started = time.perf_counter()
+        samples = await run
+        self.wall[path] = self.wall.get(path, 0.0) + time.perf_counter() - started
+        used = self.used.setdefault(path, {})
+        for name, pid in self.pids.items():
+            used[name] = used.get(name, 0.0) + cpu_seconds(pid) - before[name]
+        return samples
 
-    def cores(self) -> dict[str, float]:
-        """Cores used on average since start() (1.0: one core all the time)."""
-        wall = time.perf_counter() - self._clock
-        return {name: round((cpu_seconds(pid) - self._start[name]) / wall, 2)
-                for name, pid in self.pids.items()}
+    def cores(self, path: str) -> dict[str, float]:
+        """Cores used on average during the path's blocks (1.0: one core all the time)."""
+        return {name: round(seconds / self.wall[path], 2)
+                for name, seconds in self.used[path].items()}
 
 
 async def gateway_metrics(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
@@ -213,39 +223,50 @@ class GatewayBench:
                                  "benchmark": os.getpid()})
             return asyncio.run(self._measure(gateway.url))
 
-    async def _fixed(self, call: Call, label: str) -> Samples:
+    async def _alternating(self, calls: dict[str, Call]) -> dict[str, Samples]:
+        """Each path in turn, a block of `block_seconds` at a time, until each has had
+        `seconds`: drift in the machine's load, and the stack's warming up, fall on both
+        alike (the path that went first would otherwise pay for a colder stack)."""
         plan = self.plan
-        if plan.warm_up_seconds > 0:
-            count = round(plan.rate * plan.warm_up_seconds)
-            await gateway_load.open_loop(call, plan.rate, plan.warm_up_seconds,
-                                         f"{label} warm-up", self.numbers(count))
-        count = round(plan.rate * plan.seconds)
-        self.cpu.start()
-        samples = await gateway_load.open_loop(call, plan.rate, plan.seconds,
-                                               f"{label} {plan.rate:.0f}/s", self.numbers(count))
-        samples.cores = self.cpu.cores()
-        return samples
+        blocks = max(1, round(plan.seconds / plan.block_seconds))
+        parts: dict[str, list[Samples]] = {path: [] for path in calls}
+        for block in range(blocks):
+            for path, call in calls.items():
+                count = round(plan.rate * plan.block_seconds)
+                run = gateway_load.open_loop(
+                    call, plan.rate, plan.block_seconds,
+                    f"{path} {plan.rate:.0f}/s, block {block + 1}/{blocks}", self.numbers(count))
+                parts[path].append(await self.cpu.measure(path, run))
+        merged = {path: gateway_load.merge(path, samples) for path, samples in parts.items()}
+        for path, samples in merged.items():
+            samples.cores = self.cpu.cores(path)
+        return merged
 
     async def _measure(self, base: str) -> dict[str, Any]:
         plan = self.plan
-        async with BadgesClient(self.settings) as client:
-            sdk = await self._fixed(sdk_call(client, self.claims, plan.answer_timeout), "SDK")
         # No connection limit: an open loop must never queue behind its own client. Idle
         # connections are dropped before uvicorn's keep-alive timeout (5 s) would close
         # them under a request being sent (the client would count a ServerDisconnectedError).
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEP_ALIVE_SECONDS)
         # Past the gateway's own timeout, so that its 504 (not ours) is what is counted.
         timeout = aiohttp.ClientTimeout(total=plan.answer_timeout + 10)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            call = gateway_call(session, base, self.users, self.claims)
+        async with BadgesClient(self.settings) as client, aiohttp.ClientSession(
+                connector=connector, timeout=timeout) as session:
+            calls = {"SDK": sdk_call(client, self.claims, plan.answer_timeout),
+                     "gateway": gateway_call(session, base, self.users, self.claims)}
+            for path, call in calls.items():  # unrecorded: connections, caches, JIT
+                count = round(plan.rate * plan.warm_up_seconds)
+                await gateway_load.open_loop(call, plan.rate, plan.warm_up_seconds,
+                                             f"{path} warm-up", self.numbers(count))
             before = await gateway_metrics(session, base)
-            through = await self._fixed(call, "gateway")
+            measured = await self._alternating(calls)
             # Its own measure starts once uvicorn hands it the request: what the benchmark
             # measured beyond it waited to be accepted, read or scheduled.
             seen = _difference(await gateway_metrics(session, base), before)
             peak, self.next_number = await gateway_load.peak(
-                call, list(plan.peak_callers), plan.peak_seconds, self.next_number)
-        return {"sdk": sdk.summary(), "gateway": {**through.summary(), "gateway_metrics": seen},
+                calls["gateway"], list(plan.peak_callers), plan.peak_seconds, self.next_number)
+        return {"sdk": measured["SDK"].summary(),
+                "gateway": {**measured["gateway"].summary(), "gateway_metrics": seen},
                 "peak": peak}
 
 
@@ -286,7 +307,8 @@ def table(s: dict[str, Any]) -> str:
     lines.append(f"  the gateway's own /metrics for that run: {seen}")
     verdict = "within" if s["p99_within_20_percent"] else "NOT within"
     lines += [
-        "", f"claims of new badges at {s['rate']:.0f}/s for {s['seconds']:.0f} s each, open loop",
+        "", f"claims of new badges at {s['rate']:.0f}/s for {s['seconds']:.0f} s each, open loop, "
+        f"the paths taking turns in blocks of {s['plan']['block_seconds']:.0f} s",
         f"p99 gateway / SDK: x{s['p99_ratio']:.3f} ({s['gateway_p99_ms']:.1f} vs "
         f"{s['sdk_p99_ms']:.1f} ms): {verdict} the +20 % the issue allows",
         "", "gateway peak (closed loop, answered requests/s):",

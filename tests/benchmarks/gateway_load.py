@@ -63,6 +63,20 @@ class Samples:
                 for n in range(max(seconds, default=-1) + 1)]
 
 
+def merge(label: str, parts: list[Samples]) -> Samples:
+    """Blocks of one load, as one: the timeline's seconds counted on from block to block."""
+    merged = Samples(label)
+    offset = 0
+    for part in parts:
+        merged.latencies_ms += part.latencies_ms
+        merged.errors.update(part.errors)
+        merged.timeline += [(offset + second, latency) for second, latency in part.timeline]
+        merged.max_start_lag_ms = max(merged.max_start_lag_ms, part.max_start_lag_ms)
+        merged.seconds += part.seconds
+        offset += max((second for second, _ in part.timeline), default=-1) + 1
+    return merged
+
+
 async def _timed(call: Call, number: int, since: float, samples: Samples, bar: Any,
                  second: int = 0) -> None:
     try:
