@@ -112,23 +112,25 @@ async def _publish_and_await(runtime: GatewayRuntime, command_type: CommandType,
         log.warning("publishing command %s failed (%.300r)", command_id, exc)
         detail = (f"Kafka did not acknowledge command {command_id}, which may or may not "
                   f"have been published; send it again with the same Idempotency-Key")
-        return Answer(503, {**failure(Code.UNAVAILABLE, detail), "commandId": command_id},
-                      command_id)
+        return _about(command_id, 503, Code.UNAVAILABLE, detail)
     try:
         event = await client.result(command_id, timeout=timeout, org_id=identity.org_id)
     except ResultsUnavailableError as exc:  # the reader stopped: readiness says so too
         log.error("cannot await the result of command %s: %s", command_id, exc)
         detail = (f"command {command_id} was published but its result cannot be awaited "
                   f"here; `badges results` shows it once a worker has it")
-        return Answer(503, {**failure(Code.UNAVAILABLE, detail), "commandId": command_id},
-                      command_id)
+        return _about(command_id, 503, Code.UNAVAILABLE, detail)
     except ResultTimeoutError:
         log.warning("no result for command %s within %gs: answered 504", command_id, timeout,
                     extra={"commandId": command_id, "orgId": identity.org_id})
         detail = (f"no result for command {command_id} within {timeout:g}s; it was "
                   f"published and will be answered: `badges results` shows the answer "
                   f"once a worker has it")
-        return Answer(504, {**failure(Code.NO_RESULT_IN_TIME, detail),
-                            "commandId": command_id}, command_id)
+        return _about(command_id, 504, Code.NO_RESULT_IN_TIME, detail)
     body = from_result(command_type, event)
     return Answer(400 if event.errors else 200, body, command_id)
+
+
+def _about(command_id: str, status: int, code: Code, detail: str) -> Answer:
+    """A failure about a published (or maybe published) command: its id in the body."""
+    return Answer(status, {**failure(code, detail), "commandId": command_id}, command_id)
