@@ -1,4 +1,5 @@
-"""deploy/compose.yaml brought up with the local images: one command through the CLI, then down.
+"""deploy/compose.yaml brought up with the local images: one command through the CLI, one
+through the REST gateway with curl, then down.
 
 Run with the pinned podman-compose under podman, `docker compose` under Docker.
 """
@@ -18,6 +19,7 @@ import pytest
 from bson import ObjectId
 
 from tests.infra.containers import free_port, image_from_env
+from tests.infra.gateway import PREFIX, GatewayUsers
 from tests.infra.image import BUILD_TIMEOUT, ROOT, BuiltImage
 
 # The first test to use the image may build it: Debian base and wheels, several minutes.
@@ -28,6 +30,7 @@ BADGES = Path(sys.executable).with_name("badges")
 COMPOSE_TIMEOUT = 180
 ANSWER_TIMEOUT = 150  # the worker starts (and may restart) after Kafka and MongoDB
 EXIT_KAFKA_UNREACHABLE = 4  # service/cli.py
+USER = "loyalty"
 
 
 def compose_command(project: str) -> list[str]:
@@ -57,7 +60,15 @@ def leftovers(project: str) -> list[str]:
 
 
 @pytest.fixture
-def compose_env(worker_image: BuiltImage) -> dict[str, str]:
+def users(tmp_path: Path) -> GatewayUsers:
+    """A users file, readable by the image's uid."""
+    users = GatewayUsers(tmp_path / "gateway-users.json").add(USER, 50156, 123)
+    users.path.chmod(0o644)  # written 0600 by its owner; the container runs as uid 10001
+    return users
+
+
+@pytest.fixture
+def compose_env(worker_image: BuiltImage, users: GatewayUsers) -> dict[str, str]:
     mongo_image = image_from_env("BADGES_MONGO_IMAGE")
     return {
         **os.environ,
@@ -69,6 +80,8 @@ def compose_env(worker_image: BuiltImage) -> dict[str, str]:
         "BADGES_KAFKA_HOST_PORT": str(free_port()),
         "BADGES_MONGO_HOST_PORT": str(free_port()),
         "BADGES_HTTP_HOST_PORT": str(free_port()),
+        "BADGES_GATEWAY_HOST_PORT": str(free_port()),
+        "BADGES_GATEWAY_USERS_HOST_FILE": str(users.path),
     }
 
 
@@ -107,8 +120,47 @@ def claim_through_cli(env: dict[str, str], badge: str) -> subprocess.CompletedPr
         time.sleep(1)  # the broker is still starting; the deadline bounds the retries
 
 
+def unclaim_through_gateway(port: str, badge: str, users: GatewayUsers
+                            ) -> tuple[int, dict[str, object]]:
+    """The seed's unclaim with curl, again while the gateway is not ready yet (503, or no
+    connection: it starts with the stack), within the deadline."""
+    command = ["curl", "-sS", "--max-time", "30", "-w", "\n%{http_code}",
+               f"http://127.0.0.1:{port}{PREFIX}/badgeMeta/{badge}/unclaim",
+               "--header", "Accept: application/json",
+               "--header", "Content-Type: application/json",
+               "--header", f"Authorization: {users.basic(USER)}",
+               "--data", '{"ownerType": "Loyalty", "referenceId": "123"}']
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while True:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        body, _, status = done.stdout.rpartition("\n")
+        if done.returncode == 0 and status != "503":
+            return int(status), json.loads(body)
+        assert time.monotonic() < deadline, f"no answer from the gateway: {done}"
+        time.sleep(1)  # the gateway is still starting; the deadline bounds the retries
+
+
+def gateway_health_check(project: str) -> tuple[int, str]:
+    """Run the compose gateway's health check once, by hand (podman 4.3 runs checks from
+    systemd timers, which these machines lack); under Docker, the check's own command."""
+    found = subprocess.run(
+        [engine(), "ps", "-q", "--filter", f"label=com.docker.compose.project={project}",
+         "--filter", "label=com.docker.compose.service=gateway"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert len(found) == 1, f"gateway containers: {found}"
+    if engine() == "podman":
+        command = ["podman", "healthcheck", "run", found[0]]
+    else:
+        test = subprocess.run(["docker", "inspect", "--format",
+                               "{{json .Config.Healthcheck.Test}}", found[0]],
+                              capture_output=True, text=True, timeout=60, check=True)
+        command = ["docker", "exec", found[0], *json.loads(test.stdout)[1:]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
 def test_compose_up_answers_a_command_and_down_leaves_nothing(
-    project: str, compose_env: dict[str, str]
+    project: str, compose_env: dict[str, str], users: GatewayUsers
 ) -> None:
     kafka, mongo = compose_env["BADGES_KAFKA_HOST_PORT"], compose_env["BADGES_MONGO_HOST_PORT"]
     cli_env = {**compose_env, "BADGES_KAFKA_BOOTSTRAP_SERVERS": f"localhost:{kafka}",
@@ -119,6 +171,14 @@ def test_compose_up_answers_a_command_and_down_leaves_nothing(
     answer = json.loads(done.stdout)
     assert answer["errors"] == []
     assert answer["data"] == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
+    # The same claim, unclaimed through the gateway (as the users file's org and user).
+    status, envelope = unclaim_through_gateway(compose_env["BADGES_GATEWAY_HOST_PORT"], badge,
+                                               users)
+    assert (status, envelope) == (200, {
+        "data": {"ownerType": "Loyalty", "referenceId": "123", "isActive": False},
+        "errors": None, "warnings": []}), envelope
+    healthy, said = gateway_health_check(project)
+    assert healthy == 0, f"the gateway answers, yet its health check fails: {said}"
     running = leftovers(project)  # the listing sees the project's objects while it is up
     assert {kind.partition(":")[0] for kind in running} >= {"ps", "volume", "network"}, running
     subprocess.run([*compose_command(project), "down", "-v", "-t", "30"], env=compose_env,

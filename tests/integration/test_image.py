@@ -90,6 +90,10 @@ async def test_image_answers_commands_as_a_non_root_user(
     assert config["User"] == f"{UID}:{UID}"
     assert config["Entrypoint"] == ["python", "-m", "service", "worker"]
     assert "/healthz" in " ".join(config["Healthcheck"]["Test"])  # kept: Docker-format build
+    # The worker's endpoints, and the REST gateway's port (`python -m service gateway`), as
+    # the image declares them (a host-network container's config lists none).
+    image = container.get_docker_client().client.images.get(container.image)
+    assert {"8081/tcp", "8080/tcp"} <= set(image.attrs["Config"]["ExposedPorts"])
     healthy, said = run_health_check(container)
     assert healthy == 0, f"the worker is up, yet its health check fails: {said}"
     # Installed from wheels in a build stage: no pip, no compiler, no wheels left behind.

@@ -107,22 +107,40 @@ def rendered() -> list[Manifest]:
     return render()
 
 
-def one(objects: list[Manifest], kind: str) -> Manifest:
+WORKER = "badges-worker"
+GATEWAY = "badges-gateway"
+GATEWAY_USERS_PATH = "/etc/badges/gateway-users.json"  # the contract's mount point
+
+
+def one(objects: list[Manifest], kind: str, name: str = WORKER) -> Manifest:
+    """The object of that kind and name: the worker's, unless another name is given."""
+    found = [obj for obj in objects
+             if obj["kind"] == kind and obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def only(objects: list[Manifest], kind: str) -> Manifest:
     found = [obj for obj in objects if obj["kind"] == kind]
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
 
 
+def container(objects: list[Manifest], name: str) -> Manifest:
+    """The container `name` ("worker" or "gateway") of the Deployment badges-<name>."""
+    spec = one(objects, "Deployment", f"badges-{name}")["spec"]["template"]["spec"]
+    return next(c for c in spec["containers"] if c["name"] == name)
+
+
 def worker_container(objects: list[Manifest]) -> Manifest:
-    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    return next(c for c in containers if c["name"] == "worker")
+    return container(objects, "worker")
 
 
 def configured(objects: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The worker's settings as the ConfigMap sets them (secrets replaced by placeholders)."""
     for name in list(Settings.model_fields):
         monkeypatch.delenv(f"BADGES_{name.upper()}", raising=False)
-    for key, value in one(objects, "ConfigMap")["data"].items():
+    for key, value in only(objects, "ConfigMap")["data"].items():
         monkeypatch.setenv(key, value)
     return Settings(kafka_sasl_username="u", kafka_sasl_password="p", mongo_url="mongodb://h")
 
@@ -130,9 +148,11 @@ def configured(objects: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> Sett
 def test_every_rendered_object_validates(rendered: list[Manifest]) -> None:
     for obj in rendered:
         validate(obj)
-    assert sorted(obj["kind"] for obj in rendered) == sorted([
-        "ConfigMap", "Deployment", "PodDisruptionBudget", "ScaledObject", "Service",
-        "ServiceMonitor", "TriggerAuthentication"])
+    assert sorted((obj["kind"], obj["metadata"]["name"]) for obj in rendered) == sorted([
+        ("ConfigMap", only(rendered, "ConfigMap")["metadata"]["name"]),
+        *((kind, name) for kind in ("Deployment", "PodDisruptionBudget", "Service",
+                                    "ServiceMonitor") for name in (WORKER, GATEWAY)),
+        ("ScaledObject", WORKER), ("TriggerAuthentication", f"{WORKER}-kafka")])
 
 
 def test_the_example_secret_validates_and_holds_no_real_value() -> None:
@@ -194,7 +214,8 @@ def _metadata_typo(obj: Manifest) -> None:
 ])
 def test_an_invalid_object_fails(rendered: list[Manifest], kind: str,
                                  spoil: Callable[[Manifest], None]) -> None:
-    obj = json.loads(json.dumps(one(rendered, kind)))  # a deep copy
+    first = next(obj for obj in rendered if obj["kind"] == kind)
+    obj = json.loads(json.dumps(first))  # a deep copy
     spoil(obj)
     with pytest.raises(ManifestError, match=kind):
         validate(obj)
@@ -215,19 +236,28 @@ def test_an_object_of_a_kind_with_no_schema_fails(obj: Manifest) -> None:
 
 def test_the_config_map_holds_valid_settings_and_no_secret(
         rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
-    data = one(rendered, "ConfigMap")["data"]
+    data = only(rendered, "ConfigMap")["data"]
     known = {f"BADGES_{name.upper()}" for name in Settings.model_fields}
     assert set(data) <= known, f"unknown settings: {set(data) - known}"
     assert not {"BADGES_KAFKA_SASL_PASSWORD", "BADGES_MONGO_URL"} & set(data)
     configured(rendered, monkeypatch)  # raises if a value does not validate
 
 
-def test_secrets_come_from_secret_references(rendered: list[Manifest]) -> None:
-    env = {e["name"]: e for e in worker_container(rendered)["env"]}
-    for name in ("BADGES_KAFKA_SASL_PASSWORD", "BADGES_MONGO_URL", "BADGES_KAFKA_SASL_USERNAME"):
-        assert "value" not in env[name]
-        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "badges-worker-secrets"
+@pytest.mark.parametrize("name", ["worker", "gateway"])
+def test_secrets_come_from_secret_references(rendered: list[Manifest], name: str) -> None:
+    env = {e["name"]: e for e in container(rendered, name)["env"]}
+    for variable in ("BADGES_KAFKA_SASL_PASSWORD", "BADGES_MONGO_URL",
+                     "BADGES_KAFKA_SASL_USERNAME"):
+        assert "value" not in env[variable]
+        assert env[variable]["valueFrom"]["secretKeyRef"]["name"] == "badges-worker-secrets"
     assert not [obj for obj in rendered if obj["kind"] == "Secret"]
+
+
+def test_the_example_gateway_users_secret_validates_and_holds_no_real_value() -> None:
+    secret = yaml.safe_load((K8S / "gateway-users.example.yaml").read_text())
+    validate(secret)
+    assert secret["metadata"]["name"] == "badges-gateway-users"
+    assert secret["stringData"] == {"gateway-users.json": "<placeholder>"}
 
 
 def test_the_deployment_runs_the_worker_safely(
@@ -238,7 +268,7 @@ def test_the_deployment_runs_the_worker_safely(
     assert container["image"] == f"localhost/badges-worker:{version('badges-service')}"
     assert container["command"] == ["python", "-m", "service", "worker"]
     assert pod["terminationGracePeriodSeconds"] > settings.stop_timeout_seconds
-    port = one(rendered, "ConfigMap")["data"]["BADGES_HTTP_PORT"]
+    port = only(rendered, "ConfigMap")["data"]["BADGES_HTTP_PORT"]
     assert {"name": "http", "containerPort": int(port), "protocol": "TCP"} in container["ports"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
@@ -250,15 +280,62 @@ def test_the_deployment_runs_the_worker_safely(
     assert "replicas" not in one(rendered, "Deployment")["spec"]
 
 
+def test_the_gateway_deployment_serves_its_api_safely(
+        rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
+    deployment = one(rendered, "Deployment", GATEWAY)
+    pod = deployment["spec"]["template"]["spec"]
+    gateway = container(rendered, "gateway")
+    assert gateway["image"] == f"localhost/badges-worker:{version('badges-service')}"
+    assert gateway["command"] == ["python", "-m", "service", "gateway"]
+    assert deployment["spec"]["replicas"] == 2
+    # The worker's settings plus the gateway's own, which must validate as settings too.
+    assert gateway["envFrom"] == [
+        {"configMapRef": {"name": only(rendered, "ConfigMap")["metadata"]["name"]}}]
+    env = {e["name"]: e.get("value") for e in gateway["env"]}
+    configured(rendered, monkeypatch)
+    for key in ("BADGES_GATEWAY_HOST", "BADGES_GATEWAY_PORT", "BADGES_GATEWAY_USERS_FILE"):
+        monkeypatch.setenv(key, env[key])
+    settings = Settings(kafka_sasl_username="u", kafka_sasl_password="p",
+                        mongo_url="mongodb://h")
+    assert settings.gateway_host == "0.0.0.0"  # reachable by the Service and the probes
+    assert {"name": "http", "containerPort": settings.gateway_port,
+            "protocol": "TCP"} in gateway["ports"]
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    # A request taken just before SIGTERM is answered (or times out) before the SIGKILL.
+    pause = gateway["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pod["terminationGracePeriodSeconds"] > pause + settings.gateway_timeout_seconds
+    # The users file is the Secret's key, mounted read-only where the setting points.
+    assert settings.gateway_users_file == GATEWAY_USERS_PATH
+    folder, _, file = GATEWAY_USERS_PATH.rpartition("/")
+    mount = next(m for m in gateway["volumeMounts"] if m["mountPath"] == folder)
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == "badges-gateway-users"
+    assert volume["secret"]["items"] == [{"key": file, "path": file}]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert gateway["securityContext"]["readOnlyRootFilesystem"] is True
+    assert gateway["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"requests", "limits"} <= set(gateway["resources"])
+
+
+def test_the_gateway_service_takes_port_80_to_the_pods(rendered: list[Manifest]) -> None:
+    service = one(rendered, "Service", GATEWAY)["spec"]
+    assert service["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
+                                 "protocol": "TCP"}]
+    assert service.get("clusterIP") != "None"  # one address for the callers, load-balanced
+    assert one(rendered, "PodDisruptionBudget", GATEWAY)["spec"]["maxUnavailable"] == 1
+
+
 def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
         rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
     settings = configured(rendered, monkeypatch)
     scaled = one(rendered, "ScaledObject")["spec"]
-    auth = one(rendered, "TriggerAuthentication")
+    auth = only(rendered, "TriggerAuthentication")
     assert scaled["scaleTargetRef"]["name"] == one(rendered, "Deployment")["metadata"]["name"]
     assert scaled["scaleTargetRef"]["envSourceContainerName"] == "worker"
     assert worker_container(rendered)["envFrom"] == [
-        {"configMapRef": {"name": one(rendered, "ConfigMap")["metadata"]["name"]}}]
+        {"configMapRef": {"name": only(rendered, "ConfigMap")["metadata"]["name"]}}]
     assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
     assert scaled["maxReplicaCount"] <= settings.topic_partitions
     triggers = scaled["triggers"]
@@ -287,18 +364,25 @@ def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
                     "password": env["BADGES_KAFKA_SASL_PASSWORD"]}
 
 
-def test_the_selectors_reach_the_worker_pods(rendered: list[Manifest]) -> None:
-    pod_labels = one(rendered, "Deployment")["spec"]["template"]["metadata"]["labels"]
-    service = one(rendered, "Service")
-    monitor = one(rendered, "ServiceMonitor")["spec"]
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
 
-    def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-        return selector.items() <= labels.items()
 
-    assert selects(service["spec"]["selector"], pod_labels)
-    assert selects(one(rendered, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
-                   pod_labels)
+@pytest.mark.parametrize("name", [WORKER, GATEWAY])
+def test_the_selectors_reach_their_own_pods_only(rendered: list[Manifest], name: str) -> None:
+    pods = {n: one(rendered, "Deployment", n)["spec"]["template"]["metadata"]["labels"]
+            for n in (WORKER, GATEWAY)}
+    other = pods[GATEWAY if name == WORKER else WORKER]
+    service = one(rendered, "Service", name)
+    monitor = one(rendered, "ServiceMonitor", name)["spec"]
+    budget = one(rendered, "PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"]
+    for selector in (service["spec"]["selector"], budget):
+        assert selects(selector, pods[name])
+        assert not selects(selector, other)
     assert selects(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
+    others = [one(rendered, "Service", n)["metadata"]["labels"] for n in (WORKER, GATEWAY)
+              if n != name]
+    assert not any(selects(monitor["selector"]["matchLabels"], labels) for labels in others)
     assert monitor["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s",
                                      "scrapeTimeout": "10s"}]
     assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
@@ -319,3 +403,4 @@ def overlay(tmp_path: Path) -> Path:
 def test_an_overlay_sets_the_image(overlay: Path) -> None:
     objects = render(overlay)
     assert worker_container(objects)["image"] == "registry.test/badges:9.9.9"
+    assert container(objects, "gateway")["image"] == "registry.test/badges:9.9.9"
