@@ -231,6 +231,32 @@ async def test_bad_credentials_get_401_and_publish_nothing(
     assert await end_offsets(gw_settings) == before
 
 
+async def test_a_caller_hanging_up_mid_body_is_no_server_error(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+        gw_settings: Settings) -> None:
+    before = await end_offsets(gw_settings)
+    port = int(gateway.url.rsplit(":", 1)[1])
+    _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+    writer.write(f"POST {PREFIX}/group HTTP/1.1\r\nHost: x\r\n"
+                 f"Authorization: {users.basic('alice')}\r\nContent-Type: application/json"
+                 f"\r\nContent-Length: 100\r\n\r\n{{\"name\":".encode())
+    await writer.drain()
+    writer.close()  # 90 bytes short
+    await writer.wait_closed()
+    counted = f'route="{PREFIX}/group",status="499"}} 1.0'
+
+    async def counted_in_metrics() -> None:
+        while True:
+            async with http.get(f"{gateway.url}/metrics") as response:
+                if counted in await response.text():
+                    return
+            await asyncio.sleep(0.2)  # polling the endpoint; wait_for bounds the wait
+
+    await asyncio.wait_for(counted_in_metrics(), 15)
+    assert "Traceback" not in gateway.log() and "Exception in ASGI" not in gateway.log()
+    assert await end_offsets(gw_settings) == before
+
+
 async def test_a_user_added_while_running_can_call(
         http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> None:
     url = f"{gateway.url}{PREFIX}/group/{badge()}"
