@@ -123,6 +123,13 @@ class BadgesClient:
         self._reader = asyncio.create_task(self._read_results(self._consumer))
         self._reader.add_done_callback(self._reader_ended)
 
+    async def check_kafka(self) -> None:
+        """Ask the broker for its metadata through the producer (readiness checks); raises
+        if it does not answer. The caller bounds the wait."""
+        if self._producer is None:
+            raise RuntimeError("not started")
+        await self._producer.client.fetch_all_metadata()
+
     @property
     def reading(self) -> bool:
         """Whether the results reader runs (so waits can be answered): for readiness checks."""

@@ -111,11 +111,9 @@ class GatewayRuntime:
         return await bounded(self.store.ping(), CHECK_TIMEOUT)
 
     async def _kafka_problem(self) -> str | None:
-        # The client's producer: BadgesClient has no public handle on it (yet).
-        producer = getattr(self.client, "_producer", None)
-        if producer is None:
+        if self.client is None:
             return "not connected yet"
-        return await bounded(producer.client.fetch_all_metadata(), CHECK_TIMEOUT)
+        return await bounded(self.client.check_kafka(), CHECK_TIMEOUT)
 
     def _reader_problem(self) -> str | None:
         if self.client is None:
