@@ -152,8 +152,7 @@ class Replies:
         slot = self._slots.setdefault(key, _Slot())
         slot.registered = True
         if not slot.waiters:
-            self._unawaited[key] = self._clock() + self.limits.pending_seconds
-            self._unawaited.move_to_end(key)
+            self._unawaited_until_expiry(key)
         self._sweep()
 
     # -- the reader --------------------------------------------------------------------
@@ -272,10 +271,14 @@ class Replies:
         if slot.waiters or self._slots.get(key) is not slot:
             return
         if slot.registered and not answered:  # timed out: its answer may still be wanted
-            self._unawaited[key] = self._clock() + self.limits.pending_seconds
-            self._unawaited.move_to_end(key)
+            self._unawaited_until_expiry(key)
             return
         self._retire(key, slot)
+
+    def _unawaited_until_expiry(self, key: str) -> None:
+        """Keep a registered slot nobody waits for `pending_seconds` more, last to expire."""
+        self._unawaited[key] = self._clock() + self.limits.pending_seconds
+        self._unawaited.move_to_end(key)
 
     def _retire(self, key: str, slot: _Slot) -> None:
         del self._slots[key]

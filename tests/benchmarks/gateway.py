@@ -19,16 +19,13 @@ Prints a table and writes .state/bench/gateway.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +42,6 @@ from tests.infra.containers import Servers, servers
 from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers
 from tests.infra.worker import WorkerProcess
 
-STATE = Path(".state/bench")
 ORG, ACTOR = 50156, 123
 USER = "bench"
 KEEP_ALIVE_SECONDS = 2.0
@@ -67,8 +63,7 @@ class Plan:
 
 
 def parse_plan(argv: list[str] | None = None) -> Plan:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = report.arguments(__doc__)
     parser.add_argument("--rate", type=float, default=300.0, help="requests/s offered (300)")
     parser.add_argument("--seconds", type=float, default=60.0,
                         help="length of each fixed-rate run (60)")
@@ -84,7 +79,7 @@ def parse_plan(argv: list[str] | None = None) -> Plan:
                              "result wait (10)")
     parser.add_argument("--block-seconds", type=float, default=10.0,
                         help="the paths take turns in blocks this long (10)")
-    parser.add_argument("--out", type=Path, default=STATE / "gateway.json",
+    parser.add_argument("--out", type=Path, default=report.STATE / "gateway.json",
                         help="where the JSON goes (.state/bench/gateway.json)")
     args = parser.parse_args(argv)
     callers = tuple(int(n) for n in args.peak_callers.split(","))
@@ -283,8 +278,7 @@ def summarize(results: dict[str, Any], plan: Plan, stack: Servers, logs: Path,
         "peak_requests_per_s": results["peak"]["requests_per_s"],
         "peak_callers": results["peak"]["callers"],
         **results, "plan": asdict(plan),
-        "stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
-        "timestamp": datetime.now(UTC).isoformat(), "git": report._git(),
+        **report.provenance(stack),
         # A busy machine (other processes) shows in every figure: say how busy it was.
         "load_average_start": results["load_average_start"],
         "load_average_end": [round(n, 1) for n in os.getloadavg()],
@@ -327,16 +321,11 @@ def table(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _interrupted(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: every process is stopped
-
-
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _interrupted)
+    report.stop_on_sigterm()
     plan = parse_plan(argv)
     started = time.perf_counter()
-    logs = STATE / "logs" / f"gateway-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = report.logs_folder("gateway-")
     print(f"gateway benchmark: {plan}", flush=True)
     load = [round(n, 1) for n in os.getloadavg()]
     try:

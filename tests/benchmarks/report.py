@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import signal
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import store_phases
+
+STATE = Path(".state/bench")  # every benchmark's JSON and logs
+
+
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, with its module docstring as the help."""
+    return argparse.ArgumentParser(description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def logs_folder(prefix: str = "") -> Path:
+    """A new folder for one run's process logs: .state/bench/logs/<prefix><UTC time>."""
+    logs = STATE / "logs" / f"{prefix}{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM cleans up as Ctrl-C does: every process and container is stopped."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def provenance(stack: Any) -> dict[str, Any]:
+    """When, on which commit, against which servers a benchmark ran (a `Servers`)."""
+    return {"stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
+            "timestamp": datetime.now(UTC).isoformat(), "git": _git()}
 
 
 def heading(plan: Any, mix: dict[str, Any]) -> str:

@@ -12,16 +12,13 @@ worker's memory; the store's time per phase. Prints a table, writes .state/bench
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,6 @@ RSS_START_AFTER = 10_000  # commands answered before the "start" memory figure i
 SOAK_SEED = 4
 WARM_UP_SEED = 5
 WARM_UP_COMMANDS = 5_000
-STATE = Path(".state/bench")
 
 
 @dataclass(frozen=True)
@@ -57,8 +53,7 @@ class Plan:
 
 
 def parse_plan(argv: list[str] | None = None) -> Plan:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = report.arguments(__doc__)
     parser.add_argument("--full", action="store_true",
                         help="larger runs, longer latency run, and a 1,000,000-command soak")
     # Quick mode must end within 10 minutes on 2 cores; the preload (5 x 1,000,000 documents)
@@ -198,8 +193,7 @@ def _summary(outcome: Outcome, duplicates: int) -> dict[str, Any]:
 def run(plan: Plan) -> dict[str, Any]:
     started = time.perf_counter()
     mix = build_mix(plan.commands, plan.seed)
-    logs = STATE / "logs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = report.logs_folder()
     print(report.heading(plan, describe(plan.commands, plan.seed, mix)), flush=True)
     with servers() as stack:
         bench = Bench(stack, plan, logs)
@@ -240,21 +234,17 @@ def _measure_all(bench: Bench, mix: list[BenchCommand]) -> dict[str, Any]:
     return results
 
 
-def _interrupted(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: every process is stopped
-
-
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _interrupted)
+    report.stop_on_sigterm()
     plan = parse_plan(argv)
     try:
         results = run(plan)
     except KeyboardInterrupt:
         sys.exit("\ninterrupted: the processes and containers it started are stopped")
     summary = report.summarize(results)
-    report.write(summary, STATE / "latest.json")
+    report.write(summary, report.STATE / "latest.json")
     print("\n" + report.table(summary))
-    print(f"\nwrote {STATE / 'latest.json'}")
+    print(f"\nwrote {report.STATE / 'latest.json'}")
 
 
 if __name__ == "__main__":

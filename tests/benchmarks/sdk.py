@@ -24,8 +24,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -40,15 +38,13 @@ from tests.benchmarks import report
 from tests.infra.containers import Servers, servers
 from tests.infra.worker import settings_environment
 
-STATE = Path(".state/bench")
 GROWTH_LIMIT_MIB = 20
 WARM_UP = 200  # sends before anything is timed: connections and metadata are not the rate
 READER_TIMEOUT = 1800
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = report.arguments(__doc__)
     parser.add_argument("--sequential", type=int, default=2_000,
                         help="commands sent one awaited send after another")
     parser.add_argument("--batched", type=int, default=20_000,
@@ -172,8 +168,7 @@ def run(args: argparse.Namespace, stack: Servers) -> dict[str, Any]:
     between = [m for m in (100_000, 250_000, 500_000) if args.first_mark < m < args.foreign]
     read = read_in_own_process(settings, [args.first_mark, *between, args.foreign])
     return {"publish": publish, "write": written, "memory": memory(read),
-            "stack": {"kafka": stack.kafka_version, "mongo": stack.mongo_version},
-            "timestamp": datetime.now(UTC).isoformat(), "git": report._git()}
+            **report.provenance(stack)}
 
 
 def table(s: dict[str, Any]) -> str:
@@ -207,9 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     with servers() as stack:
         summary = run(args, stack)
-    report.write(summary, STATE / "sdk.json")
+    report.write(summary, report.STATE / "sdk.json")
     print("\n" + table(summary))
-    print(f"\nwrote {STATE / 'sdk.json'}")
+    print(f"\nwrote {report.STATE / 'sdk.json'}")
     if not (summary["memory"]["within_limit"] and summary["memory"]["own_wait_answered"]):
         sys.exit(1)
 
