@@ -19,6 +19,7 @@ saw. It imports nothing from `service/`; the rules are the reference model's.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -29,7 +30,8 @@ from tests.chaos.fuzz import CLAIMS
 from tests.chaos.model import Model, answers_match, issued_at, new_group_id, read, verdict
 
 Doc = dict[str, Any]
-SEARCH_BUDGET = 5_000  # steps back the group interleaving search may take, per order
+SEARCH_BUDGET = 5_000  # steps back the group interleaving search may take, per attempt
+LOOKAHEAD = 8  # steps ahead in each queue where an error answer can hold a success back
 _MISSING = object()
 
 
@@ -181,6 +183,10 @@ class _Step(NamedTuple):
 # answer was sent, when it was published. Each misleads somewhere: a batch decides commands
 # one by one before it logs them, and sends their answers later still.
 ORDERS = ("logged", "answered", "published")
+# Each order is tried as it is, then holding back the successes that would spoil an error
+# answer a few steps ahead (`_spoils_an_error`): that explains a batch that decided against
+# state older than a concurrent batch logged before it, but misleads elsewhere.
+ATTEMPTS = tuple((order, hold) for hold in (False, True) for order in ORDERS)
 
 
 def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]],
@@ -227,9 +233,9 @@ def _explain_org(queues: dict[str, list[list[_Step]]]
                  ) -> tuple[Model, list[tuple[_Step, Doc]]]:
     """The model after the org's best interleaving, tried from each order in turn."""
     best: tuple[Model, list[tuple[_Step, Doc]]] | None = None
-    for order in ORDERS:
+    for order, hold in ATTEMPTS:
         model = Model()
-        unexplained = _interleave(queues[order], model)
+        unexplained = _interleave(queues[order], model, hold)
         if best is None or len(unexplained) < len(best[1]):
             best = (model, unexplained)
         if not unexplained:
@@ -244,15 +250,21 @@ def _touched(model: Model, command: Doc) -> list[tuple[dict[Any, Any], Any]]:
     entries: list[tuple[dict[Any, Any], Any]] = [
         (model.answers, (org, command["commandId"])), (model.names, (org, payload["name"]))]
     if command["type"] == "CreateBadgeGroup":
-        at = issued_at(command.get("issuedAt"))
-        assert at is not None, "chaos creates carry issuedAt"
-        gid = new_group_id(org, command["commandId"], at)
+        gid = _group_of_create(org, command["commandId"], command.get("issuedAt"))
     else:
         gid = str(payload["groupId"]).lower()
         old = model.groups.get(gid, {}).get("name")
         entries.append((model.names, (org, old)))
     entries.append((model.groups, gid))
     return entries
+
+
+@functools.cache
+def _group_of_create(org: int, command_id: str, issued: str | None) -> str:
+    """The id of the group a create makes (cached: the search asks again and again)."""
+    at = issued_at(issued)
+    assert at is not None, "chaos creates carry issuedAt"
+    return new_group_id(org, command_id, at)
 
 
 def _save(entries: Iterable[tuple[dict[Any, Any], Any]]) -> list[tuple[dict[Any, Any], Any, Any]]:
@@ -267,7 +279,8 @@ def _restore(saved: list[tuple[dict[Any, Any], Any, Any]]) -> None:
             d[k] = value
 
 
-def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Doc]]:
+def _interleave(queues: list[list[_Step]], model: Model,
+                hold: bool = False) -> list[tuple[_Step, Doc]]:
     """Apply the queues to `model` in an order whose answers are those seen (depth first).
 
     An answer with errors changes nothing, so a head whose error matches is taken without
@@ -275,7 +288,7 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
     order the workers decided them in, give or take the batch's reservations). Returns the
     steps no order explains (with the model's answer), after applying them anyway, when none
     exists
-    within the budget of backtracking steps.
+    within the budget of backtracking steps. `hold`: see ATTEMPTS.
     """
     pos = [0] * len(queues)
     trail: list[tuple[int, list[Any], list[int]]] = []  # (queue, saved, other choices)
@@ -288,7 +301,8 @@ def _interleave(queues: list[list[_Step]], model: Model) -> list[tuple[_Step, Do
         step = queues[i][pos[i]]
         rank, at = _preference(step)
         # A creation that an update seen as "group not found" still waits for goes later.
-        if rank == 1 and any(n >= pos[q] for q, n in absent.get(_created_id(step), ())):
+        if rank == 1 and (any(n >= pos[q] for q, n in absent.get(_created_id(step), ()))
+                          or (hold and _spoils_an_error(queues, pos, i, model))):
             rank = 2
         return rank, at
 
@@ -370,6 +384,52 @@ def _jump_back(trail: list[tuple[int, list[Any], list[int]]], pos: list[int],
         pos[i] -= 1
         undone += 1
     return undone
+
+
+def _spoils_an_error(queues: list[list[_Step]], pos: list[int], i: int, model: Model) -> bool:
+    """Would taking queue i's head change the answer, which the model gives right now, of
+    an error a few steps ahead in another queue?
+
+    A batch decides against the state it read when it started: its errors can come from
+    before a concurrent batch's success that was logged earlier. The error's queue must
+    then catch up first, through the steps before it, which the decided order does not do.
+    """
+    head = queues[i][pos[i]].command
+    keys = _group_keys(model, head)
+    for q, queue in enumerate(queues):
+        for step in queue[pos[q]:pos[q] + LOOKAHEAD] if q != i else ():
+            if (step.seen and step.seen.get("errors") and keys & _group_keys(model, step.command)
+                    and _answers(model, step) and not _answers(model, step, after=head)):
+                return True
+    return False
+
+
+def _group_keys(model: Model, command: Doc) -> set[Any]:
+    """The names and the group the command reads or changes (as `_touched`, faster)."""
+    org, payload = command["orgId"], command["payload"]
+    if command["type"] == "CreateBadgeGroup":
+        return {(org, payload["name"]),
+                _group_of_create(org, command["commandId"], command.get("issuedAt"))}
+    gid = str(payload["groupId"]).lower()
+    old = model.groups.get(gid, {}).get("name")
+    return {(org, payload["name"]), gid} | ({(org, old)} if old is not None else set())
+
+
+def _answers(model: Model, step: _Step, after: Doc | None = None) -> bool:
+    """Does the model give the step's answer now (or once `after` is applied)? Changes
+    nothing."""
+    saved = _save(_touched(model, after)) if after is not None else []
+    try:
+        if after is not None:
+            model.apply(after, issued_at(after.get("issuedAt")) or 0.0)
+        undo = _save(_touched(model, step.command))
+        try:
+            return step.seen is not None and answers_match(model.apply(step.command, step.at),
+                                                           step.seen)
+        finally:
+            _restore(undo)
+    finally:
+        _restore(saved)
 
 
 def _created_id(step: _Step) -> tuple[Any, str] | None:

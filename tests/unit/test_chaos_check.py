@@ -13,7 +13,10 @@ import json
 import zlib
 from collections.abc import Callable, Sequence
 
-from tests.chaos.check import Answer, Findings, Record, Stored, check
+import pytest
+
+import tests.chaos.check as check_module
+from tests.chaos.check import Answer, Findings, Record, Stored, _interleave, _Step, check
 from tests.chaos.fuzz import CLAIMS
 from tests.chaos.model import Model, read, verdict
 from tests.chaos.workload import Message, commands
@@ -112,3 +115,36 @@ def test_effects_applied_out_of_order_are_reported() -> None:
     answers, letters, stored, _ = _service(swapped)
     found = check(RECORDS, answers, letters, stored)
     assert found.mismatched_answers + found.order_violations > 0, found.examples
+
+
+def _group_command(n: int, type_: str, **payload: object) -> dict[str, object]:
+    return {"commandId": f"00000000-0000-4000-8000-{n:012d}", "type": type_, "orgId": 7,
+            "actorId": 1, "issuedAt": "2026-11-28T09:18:01Z", "payload": payload}
+
+
+def test_an_error_decided_against_an_older_snapshot_is_explained_without_backtracking(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of creates read the names before a concurrent rename freed one, and was
+    logged after it: its "name taken" answer needs the creates before it, which the logged
+    order puts after the rename, to go first. Holding the rename back finds that order
+    with no step back; the plain logged order cannot."""
+    first = _group_command(1, "CreateBadgeGroup", name="N35", rank=1)
+    group = Model()
+    group.apply(first, 0)
+    gid = next(iter(group.groups))
+    rename = _group_command(2, "UpdateBadgeGroup", groupId=gid, name="N33", rank=2)
+    batch = [_group_command(3, "CreateBadgeGroup", name="A", rank=3),
+             _group_command(4, "CreateBadgeGroup", name="B", rank=4),
+             _group_command(5, "CreateBadgeGroup", name="N35", rank=5)]
+    truth = Model()  # the order the service took: the batch's reads came first
+    seen = {c["commandId"]: truth.apply(c, 0) for c in [first, *batch, rename]}
+    assert seen[batch[-1]["commandId"]]["errors"][0]["code"] == 733
+
+    def steps(commands: list[dict[str, object]], decided: float) -> list[_Step]:
+        return [_Step(c, 0, seen[c["commandId"]], decided) for c in commands]
+
+    queues = [steps([first], 0.5), steps([rename], 1.0), steps(batch, 2.0)]
+    monkeypatch.setattr(check_module, "SEARCH_BUDGET", 0)
+    assert _interleave(queues, Model(), hold=True) == []
+    unexplained = _interleave(queues, Model(), hold=False)
+    assert batch[-1] in [step.command for step, _ in unexplained]
