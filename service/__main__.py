@@ -53,6 +53,9 @@ def worker() -> None:
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
     # A broker not up yet is waited for, as in any outage (Ctrl-C stops the wait).
+    # Faust's leader topic is left to Faust: when its LeaderAssignor starts, the producer's
+    # metadata lists no topics yet, so a pre-created one costs the same controller lookup
+    # and CreateTopics request (answered TOPIC_ALREADY_EXISTS); measured, not guessed.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     topics = Topics(settings.topic_prefix)
