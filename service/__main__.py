@@ -43,6 +43,7 @@ def worker() -> None:
         ensure_topics,
         warn_if_retention_short,
     )
+    from service.restart import start_again_if_transient
     from service.retry import retry
     from service.worker import Worker
 
@@ -52,6 +53,9 @@ def worker() -> None:
     # Faust creates itself moments before subscribing can be missing from the consumer's
     # metadata, leaving its partitions unassigned until the next refresh (minutes).
     # A broker not up yet is waited for, as in any outage (Ctrl-C stops the wait).
+    # Faust's leader topic is left to Faust: when its LeaderAssignor starts, the producer's
+    # metadata lists no topics yet, so a pre-created one costs the same controller lookup
+    # and CreateTopics request (answered TOPIC_ALREADY_EXISTS); measured, not guessed.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     topics = Topics(settings.topic_prefix)
@@ -65,9 +69,15 @@ def worker() -> None:
         warn_if_retention_short(settings, sorted(set(topics.commands.values()))))
     app = create_app(settings)
     # In JSON, faust's console output (banner, spinner) would not be JSON: quiet.
-    Worker(app, loop=loop, loglevel=settings.log_level.lower(),
-           logging_config=logging_config, quiet=logging_config is not None,
-           stop_timeout=settings.stop_timeout_seconds).execute_from_commandline()
+    worker = Worker(app, loop=loop, loglevel=settings.log_level.lower(),
+                    logging_config=logging_config, quiet=logging_config is not None,
+                    stop_timeout=settings.stop_timeout_seconds)
+    try:
+        worker.execute_from_commandline()  # always ends in SystemExit
+    except SystemExit as stopped:
+        # Faust's own connections while it starts fail like ours in an outage: wait too.
+        start_again_if_transient(settings, worker, stopped)
+        raise
 
 
 @cli.command()

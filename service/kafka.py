@@ -46,7 +46,7 @@ def connection_options(settings: Settings) -> dict[str, Any]:
 
 
 # What a broker answers when it refuses the client's login: retrying cannot change that.
-_REFUSED = (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError,
+REFUSED = (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError,
             kafka_errors.AuthenticationMethodNotSupported,
             kafka_errors.UnsupportedSaslMechanismError, kafka_errors.IllegalSaslStateError)
 
@@ -77,7 +77,7 @@ async def check_login(settings: Settings) -> None:
         try:
             conn = await asyncio.wait_for(create_conn(host, port, **options),
                                           settings.network_timeout_seconds)
-        except _REFUSED as exc:
+        except REFUSED as exc:
             raise KafkaAuthError(
                 f"Kafka at {host}:{port} refused the login of user "
                 f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism} over "

@@ -26,7 +26,7 @@ async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]],
     name, where `what` varies (a batch's size). `about` goes into the warnings' fields
     (the JSON log's topic, partition, offset).
     """
-    delay = settings.retry_initial_backoff_seconds
+    failures = 0
     while True:
         try:
             return await step()
@@ -34,6 +34,14 @@ async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]],
             raise
         except Exception as exc:
             RETRIES.labels(operation or what).inc()
+            delay = backoff(settings, failures)
             log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay, extra=about)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, settings.retry_max_backoff_seconds)
+            failures += 1
+
+
+def backoff(settings: Settings, failures: int) -> float:
+    """The wait after `failures` earlier failures in a row: doubling, capped."""
+    # The exponent is capped too, so that a long outage cannot overflow the float.
+    return min(settings.retry_initial_backoff_seconds * 2.0 ** min(failures, 64),
+               settings.retry_max_backoff_seconds)

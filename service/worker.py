@@ -1,4 +1,4 @@
-"""faust's worker, with a bound on how long a stop may take."""
+"""faust's worker, with a bound on how long a stop may take, telling whether it started."""
 
 from __future__ import annotations
 
@@ -27,14 +27,32 @@ class Worker(faust.Worker):
 
     def __init__(self, *args: Any, stop_timeout: float, **kwargs: Any) -> None:
         self._stop_timeout = stop_timeout
+        self._deadline: threading.Timer | None = None
+        self.start_finished = False  # Faust finished starting: its agents run
         super().__init__(*args, **kwargs)
+
+    @property
+    def stop_requested(self) -> bool:
+        """A signal (SIGTERM, Ctrl-C) asked the worker to stop."""
+        return bool(self._signal_stop_time)
+
+    async def on_started(self) -> None:
+        # mode calls this once every child service (the app, its agents) has started; the
+        # base class then waits here until the worker stops.
+        self.start_finished = True
+        await super().on_started()
 
     async def on_stop(self) -> None:
         # A thread, not a task: the event loop may be the thing that is stuck.
-        deadline = threading.Timer(self._stop_timeout, self._exit_now)
-        deadline.daemon = True
-        deadline.start()
+        self._deadline = threading.Timer(self._stop_timeout, self._exit_now)
+        self._deadline.daemon = True
+        self._deadline.start()
         await super().on_stop()
+
+    def disarm(self) -> None:
+        """Cancel the stop's deadline: the stop is over and the process carries on."""
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     def _exit_now(self) -> None:
         log.error("the worker did not stop within %ss (work blocked by an outage?); exiting "

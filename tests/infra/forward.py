@@ -1,10 +1,12 @@
 """A TCP port forwarder, to make a server appear at an address only when a test says so,
-and to hold a client's requests at a chosen one (see `Hold`)."""
+to hold a client's requests at a chosen one (see `Hold`), and to turn one Kafka client away
+while others get through (see `Refuse`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from collections.abc import AsyncIterator, Callable
 
 CHUNK = 65536
@@ -32,6 +34,39 @@ class Hold:
             await self._open.wait()
 
 
+class Refuse:
+    """While shut, closes each connection whose first Kafka request comes from a client id
+    that `matches` accepts, before anything reaches the broker: to that client the broker
+    is down, to every other one it is up. `open` lets everyone through from then on."""
+
+    def __init__(self, matches: Callable[[str], bool]) -> None:
+        self._matches = matches
+        self._shut = True
+        self.refused = 0  # connections turned away so far
+
+    def open(self) -> None:
+        self._shut = False
+
+    def refuses(self, request: bytes) -> bool:
+        if self._shut and self._matches(client_id(request)):
+            self.refused += 1
+            return True
+        return False
+
+
+def client_id(request: bytes) -> str:
+    """The client id of a Kafka request (without its size prefix): the request header is
+    int16 api_key, int16 api_version, int32 correlation_id, then an int16-length string."""
+    (length,) = struct.unpack_from(">h", request, 8)
+    return "" if length < 0 else request[10:10 + length].decode(errors="replace")
+
+
+async def _first_request(reader: asyncio.StreamReader) -> bytes:
+    """The first Kafka request of a connection, whole (int32 size, then that many bytes)."""
+    (size,) = struct.unpack(">i", await reader.readexactly(4))
+    return await reader.readexactly(size)
+
+
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 hold: Hold | None = None) -> None:
     try:
@@ -45,14 +80,25 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 @contextlib.asynccontextmanager
-async def forwarding(port: int, target: str, hold: Hold | None = None) -> AsyncIterator[None]:
+async def forwarding(port: int, target: str, hold: Hold | None = None,
+                     refuse: Refuse | None = None) -> AsyncIterator[None]:
     """Forward 127.0.0.1:`port` to `target` ("host:port") until the block ends."""
     host, target_port = target.rsplit(":", 1)
     writers: set[asyncio.StreamWriter] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
+        first = b""
+        if refuse is not None:
+            with contextlib.suppress(asyncio.IncompleteReadError):  # closed before a request
+                first = await _first_request(reader)
+            if not first or refuse.refuses(first):
+                writer.close()
+                return
         up_reader, up_writer = await asyncio.open_connection(host, int(target_port))
-        writers.update((writer, up_writer))
+        writers.add(up_writer)
+        if first:  # read to decide on it: it goes first
+            up_writer.write(struct.pack(">i", len(first)) + first)
         await asyncio.gather(_pipe(reader, up_writer, hold), _pipe(up_reader, writer),
                              return_exceptions=True)
 

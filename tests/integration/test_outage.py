@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+import faust
 import pytest
 from bson import ObjectId
 from docker.models.containers import Container
@@ -18,7 +19,7 @@ from service.client import BadgesClient
 from service.settings import Settings
 from service.worker import EXIT_STOP_TIMEOUT
 from tests.infra.containers import Servers, free_port, wait_for_mongo
-from tests.infra.forward import forwarding
+from tests.infra.forward import Refuse, forwarding
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -135,3 +136,30 @@ async def test_a_worker_started_before_kafka_waits_for_it(
                 assert (await client.result(sent, timeout=60)).ok
     finally:
         worker.stop()
+
+
+async def test_a_worker_whose_faust_start_fails_starts_faust_again(
+    stack: Servers, settings: Settings, tmp_path: Path
+) -> None:
+    # Our own topic step gets through the forwarder; Faust's clients (their own client id)
+    # find no broker there, so Faust's start fails as in a passing network fault.
+    port = free_port()
+    faust_clients = Refuse(lambda client: client == f"faust-{faust.__version__}")
+    routed = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}"})
+    worker = WorkerProcess(routed, tmp_path / "restarting.log")
+    async with forwarding(port, stack.kafka_bootstrap, refuse=faust_clients):
+        try:
+            worker.start(wait=False)
+            # The loop keeps forwarding while a thread waits (it fails if the worker exits).
+            await asyncio.to_thread(worker.wait_for, "Faust's start failed")
+            assert faust_clients.refused > 0 and "created topics" in worker.log()
+            assert worker.process is not None and worker.process.poll() is None
+            faust_clients.open()
+            # Not bare "Ready" (wait_ready): a failed start may log a NodeNotReadyError.
+            await asyncio.to_thread(worker.wait_for, "[^Worker]: Ready")
+            async with BadgesClient(settings) as client:
+                sent = await client.claim(1, 1, str(ObjectId()), "Loyalty", "restarted")
+                assert (await client.result(sent, timeout=60)).ok
+            assert worker.process.poll() is None, worker.tail()  # the same process all along
+        finally:
+            await asyncio.to_thread(worker.stop)
