@@ -176,6 +176,7 @@ class _Step(NamedTuple):
     at: float  # the record's time (for a command without issuedAt)
     seen: Doc | None  # the first answer published, None if lost
     decided_at: float  # when its log entry was written (else answered): the order to try
+    reserve: bool = False  # only the new name's reservation of a rename (see ATTEMPTS)
 
 
 # The orders the interleaving search tries first, one after the other until one explains
@@ -183,10 +184,15 @@ class _Step(NamedTuple):
 # answer was sent, when it was published. Each misleads somewhere: a batch decides commands
 # one by one before it logs them, and sends their answers later still.
 ORDERS = ("logged", "answered", "published")
-# Each order is tried as it is, then holding back the successes that would spoil an error
-# answer a few steps ahead (`_spoils_an_error`): that explains a batch that decided against
-# state older than a concurrent batch logged before it, but misleads elsewhere.
-ATTEMPTS = tuple((order, hold) for hold in (False, True) for order in ORDERS)
+# Each order is tried as it is; then with each successful update in two steps, as the
+# service makes it: the new name is reserved when the update is decided, the old one
+# released a moment later (`_split_renames`): a create refused in between saw both names
+# taken, which no order of whole updates gives; last, holding back the successes that
+# would spoil an error answer a few steps ahead (`_spoils_an_error`): that explains a batch
+# that decided against state older than a concurrent batch logged before it, but misleads
+# elsewhere. Each attempt that explains everything ends the search.
+ATTEMPTS = tuple((order, hold, split) for hold, split in ((False, False), (False, True),
+                                                          (True, False)) for order in ORDERS)
 
 
 def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]],
@@ -233,9 +239,10 @@ def _explain_org(queues: dict[str, list[list[_Step]]]
                  ) -> tuple[Model, list[tuple[_Step, Doc]]]:
     """The model after the org's best interleaving, tried from each order in turn."""
     best: tuple[Model, list[tuple[_Step, Doc]]] | None = None
-    for order, hold in ATTEMPTS:
+    for order, hold, split in ATTEMPTS:
         model = Model()
-        unexplained = _interleave(queues[order], model, hold)
+        unexplained = _interleave(_split_renames(queues[order]) if split else queues[order],
+                                  model, hold)
         if best is None or len(unexplained) < len(best[1]):
             best = (model, unexplained)
         if not unexplained:
@@ -315,9 +322,9 @@ def _interleave(queues: list[list[_Step]], model: Model,
             i = choices.pop(0)
             step = queues[i][pos[i]]
             saved = _save(_touched(model, step.command))
-            expected = model.apply(step.command, step.at)
-            if step.seen is None or answers_match(expected, step.seen):
-                trail.append((i, saved, [] if expected["errors"] else choices))
+            matches, error = _take(model, step)
+            if matches:
+                trail.append((i, saved, [] if error else choices))
                 pos[i] += 1
                 taken = True
                 break
@@ -341,11 +348,43 @@ def _interleave(queues: list[list[_Step]], model: Model,
         heads = [i for i, q in enumerate(queues) if pos[i] < len(q)]
         i = min(heads, key=lambda j: queues[j][pos[j]].at)
         step = queues[i][pos[i]]
-        unexplained.append((step, model.apply(step.command, step.at)))
+        if not step.reserve:  # a reservation has no answer: its update's tells
+            unexplained.append((step, model.apply(step.command, step.at)))
         pos[i] += 1
         trail.clear()
         choices = None
     return unexplained
+
+
+def _take(model: Model, step: _Step) -> tuple[bool, bool]:
+    """Apply the step; whether it gives the answer seen, and whether that is an error."""
+    if step.reserve:
+        return _reserve(model, step.command), False
+    expected = model.apply(step.command, step.at)
+    return (step.seen is None or answers_match(expected, step.seen)), bool(expected["errors"])
+
+
+def _reserve(model: Model, update: Doc) -> bool:
+    """Reserve the update's new name for its group, if the group exists and the name is free
+    or the group's already (the first half of a rename; the update itself is the second)."""
+    org, payload = update["orgId"], update["payload"]
+    gid = str(payload["groupId"]).lower()
+    group, name = model.groups.get(gid), (org, payload["name"])
+    if group is None or group["orgId"] != org or model.names.get(name, gid) != gid:
+        return False
+    model.names[name] = gid
+    return True
+
+
+def _split_renames(queues: list[list[_Step]]) -> list[list[_Step]]:
+    """Each update answered with success preceded by the reservation of its new name."""
+    return [[half for step in queue for half in (
+        [step._replace(reserve=True), step] if _renames(step) else [step])] for queue in queues]
+
+
+def _renames(step: _Step) -> bool:
+    return (step.command["type"] == "UpdateBadgeGroup" and step.seen is not None
+            and not step.seen.get("errors"))
 
 
 def _keys(saved: list[tuple[dict[Any, Any], Any, Any]]) -> set[tuple[int, Any]]:

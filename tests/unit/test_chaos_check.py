@@ -16,7 +16,16 @@ from collections.abc import Callable, Sequence
 import pytest
 
 import tests.chaos.check as check_module
-from tests.chaos.check import Answer, Findings, Record, Stored, _interleave, _Step, check
+from tests.chaos.check import (
+    Answer,
+    Findings,
+    Record,
+    Stored,
+    _interleave,
+    _split_renames,
+    _Step,
+    check,
+)
 from tests.chaos.fuzz import CLAIMS
 from tests.chaos.model import Model, read, verdict
 from tests.chaos.workload import Message, commands
@@ -122,6 +131,11 @@ def _group_command(n: int, type_: str, **payload: object) -> dict[str, object]:
             "actorId": 1, "issuedAt": "2026-11-28T09:18:01Z", "payload": payload}
 
 
+def _steps(commands: list[dict[str, object]], seen: dict[object, dict[str, object]],
+           decided: float) -> list[_Step]:
+    return [_Step(c, 0, seen[c["commandId"]], decided) for c in commands]
+
+
 def test_an_error_decided_against_an_older_snapshot_is_explained_without_backtracking(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch of creates read the names before a concurrent rename freed one, and was
@@ -140,11 +154,28 @@ def test_an_error_decided_against_an_older_snapshot_is_explained_without_backtra
     seen = {c["commandId"]: truth.apply(c, 0) for c in [first, *batch, rename]}
     assert seen[batch[-1]["commandId"]]["errors"][0]["code"] == 733
 
-    def steps(commands: list[dict[str, object]], decided: float) -> list[_Step]:
-        return [_Step(c, 0, seen[c["commandId"]], decided) for c in commands]
-
-    queues = [steps([first], 0.5), steps([rename], 1.0), steps(batch, 2.0)]
+    queues = [_steps([first], seen, 0.5), _steps([rename], seen, 1.0),
+              _steps(batch, seen, 2.0)]
     monkeypatch.setattr(check_module, "SEARCH_BUDGET", 0)
     assert _interleave(queues, Model(), hold=True) == []
     unexplained = _interleave(queues, Model(), hold=False)
     assert batch[-1] in [step.command for step, _ in unexplained]
+
+
+def test_a_create_refused_while_a_rename_holds_both_names_is_explained() -> None:
+    """A rename reserves its new name, then releases the old one: a batch of creates in
+    between finds both taken. No order of whole updates gives both refusals; the rename in
+    its two steps does."""
+    first = _group_command(1, "CreateBadgeGroup", name="OLD", rank=1)
+    truth = Model()
+    seen = {first["commandId"]: truth.apply(first, 0)}
+    gid = next(iter(truth.groups))
+    rename = _group_command(2, "UpdateBadgeGroup", groupId=gid, name="NEW", rank=2)
+    batch = [_group_command(3, "CreateBadgeGroup", name="NEW", rank=3),
+             _group_command(4, "CreateBadgeGroup", name="OLD", rank=4)]
+    truth.names[(7, "NEW")] = gid  # the rename's reservation, before its release
+    seen.update({c["commandId"]: truth.apply(c, 0) for c in [*batch, rename]})
+    assert [seen[c["commandId"]]["errors"][0]["code"] for c in batch] == [733, 733]
+    queues = [_steps([first], seen, 0), _steps([rename], seen, 1), _steps(batch, seen, 2)]
+    assert _interleave(queues, Model()) != []
+    assert _interleave(_split_renames(queues), Model()) == []
