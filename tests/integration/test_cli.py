@@ -45,7 +45,14 @@ class Run:
 async def start(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         str(BADGES), *args, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, preexec_fn=_ctrl_c_stops)
+
+
+def _ctrl_c_stops() -> None:
+    """SIGINT as in a terminal. A test run started in the background by a shell without job
+    control inherits it ignored, and Python keeps an ignored SIGINT ignored: `interrupt`
+    would then wait for a CLI that never sees it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def finish(process: asyncio.subprocess.Process) -> Run:
