@@ -160,6 +160,11 @@ class CpuMeter:
         return {name: round(seconds / self.wall[path], 2)
                 for name, seconds in self.used[path].items()}
 
+    def ms_per_call(self, path: str, calls: int) -> dict[str, float]:
+        """CPU milliseconds each process used per call of the path's blocks."""
+        return {name: round(seconds * 1000 / calls, 3) if calls else 0.0
+                for name, seconds in self.used[path].items()}
+
 
 async def gateway_metrics(session: aiohttp.ClientSession, base: str) -> dict[str, float]:
     """The gateway's own view of the claims so far: answers by status, and the seconds it
@@ -235,6 +240,7 @@ class GatewayBench:
         merged = {path: gateway_load.merge(path, samples) for path, samples in parts.items()}
         for path, samples in merged.items():
             samples.cores = self.cpu.cores(path)
+            samples.cpu_ms_per_call = self.cpu.ms_per_call(path, samples.calls)
         return merged
 
     async def _measure(self, base: str) -> dict[str, Any]:
@@ -275,6 +281,8 @@ def summarize(results: dict[str, Any], plan: Plan, stack: Servers, logs: Path,
         "gateway_p50_ms": gateway["p50_ms"], "gateway_p99_ms": gateway["p99_ms"],
         "gateway_errors": gateway["errors"],
         "p99_ratio": ratio, "p99_within_20_percent": ratio <= 1 + ALLOWED_P99_GROWTH,
+        # /proc CPU time of the gateway process over its blocks, per request offered
+        "gateway_cpu_ms_per_request": gateway["cpu_ms_per_call"]["gateway"],
         "peak_requests_per_s": results["peak"]["requests_per_s"],
         "peak_callers": results["peak"]["callers"],
         **results, "plan": asdict(plan),
@@ -296,7 +304,10 @@ def table(s: dict[str, Any]) -> str:
                      + (f"  {r['error_kinds']}" if r["errors"] else ""))
     for label, key in (("SDK", "sdk"), ("gateway", "gateway")):
         cores = ", ".join(f"{name} {used:.2f}" for name, used in s[key]["cores"].items())
-        lines.append(f"  CPU during the {label} run, in cores: {cores}")
+        per_call = ", ".join(f"{name} {ms:.2f}" for name, ms in
+                             s[key]["cpu_ms_per_call"].items())
+        lines.append(f"  CPU during the {label} run, in cores: {cores}; "
+                     f"ms per request: {per_call}")
     seen = s["gateway"]["gateway_metrics"]
     lines.append(f"  the gateway's own /metrics for that run: {seen}")
     verdict = "within" if s["p99_within_20_percent"] else "NOT within"
