@@ -53,9 +53,13 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     # The routes themselves, not `include_router`: FastAPI matches an included router's
     # routes through a layer of per-request contexts (twice per request), which cost more
     # CPU than the matching itself. Ours come first, before FastAPI's /docs and /redoc.
+    # FastAPI's native OpenTelemetry is off: nothing here configures a provider, and
+    # asking for the global providers on every request cost ~20 us each (the gateway's
+    # own metrics are Prometheus, service/gateway/metrics.py).
     app = FastAPI(title="Badges API gateway", version=package_version(),
                   description=DESCRIPTION, lifespan=lifespan,
-                  routes=[*routes.router.routes, *ops.router.routes])
+                  routes=[*routes.router.routes, *ops.router.routes],
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.authenticator = authenticator
     app.add_exception_handler(405, _method_not_allowed)
