@@ -56,10 +56,13 @@ def payload_of(command_type: CommandType, raw: bytes, path_ids: dict[str, str]
         raise BadBodyError("body: not JSON") from None
     if not isinstance(body, dict):
         raise BadBodyError(f"body: JSON but not an object: {type(body).__name__}")
-    try:
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:  # "\ud800": valid JSON, but no text a key could be made of
-        raise BadBodyError("body: a string holds an unpaired surrogate") from None
+    # Only a "\u" escape or a non-ASCII byte can make a lone surrogate ("\ud800": valid
+    # JSON, but no text a key could be made of): the usual ASCII body skips the check.
+    if b"\\u" in raw or not raw.isascii():
+        try:
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise BadBodyError("body: a string holds an unpaired surrogate") from None
     payload = {**body, **path_ids}
     if command_type is CommandType.CREATE_BADGE_GROUP:
         # The client keys a creation by its name; absent and null get the same answer (9006).

@@ -16,6 +16,29 @@ from service.gateway.envelopes import (
     TimeoutEnvelope,
     UnavailableEnvelope,
 )
+from service.gateway.idempotency import HEADER
+
+# Documented, not enforced by the routes: a bad id is the worker's to answer (9002, 9003),
+# as for a command sent to Kafka; GET answers 9003 itself.
+OBJECT_ID = "^[0-9a-fA-F]{24}$"
+# The routes read the credentials, ids and key from the request themselves (routes.py,
+# DirectRoute), so the document's security and parameters are declared here, as FastAPI
+# would have generated them from `Security(HTTPBasic)`, `Path` and `Header` parameters.
+SECURITY_SCHEMES = {"HTTPBasic": {"type": "http", "scheme": "basic",
+                                  "description": "a user of BADGES_GATEWAY_USERS_FILE"}}
+_SECURITY: list[dict[str, list[str]]] = [{"HTTPBasic": []}]
+_KEY_DESCRIPTION = "makes the commandId: a retried request gets the same answer"
+_IDEMPOTENCY_KEY = {
+    "name": HEADER, "in": "header", "required": False, "description": _KEY_DESCRIPTION,
+    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}],
+               "description": _KEY_DESCRIPTION, "title": HEADER}}
+# The id a write's path carries, and the code a bad one gets.
+_PATH_IDS: dict[CommandType, tuple[str, Code] | None] = {
+    CommandType.CLAIM_BADGE: ("badgeId", Code.INVALID_BADGE_ID),
+    CommandType.UNCLAIM_BADGE: ("badgeId", Code.INVALID_BADGE_ID),
+    CommandType.CREATE_BADGE_GROUP: None,
+    CommandType.UPDATE_BADGE_GROUP: ("groupId", Code.INVALID_GROUP_ID),
+}
 
 
 class ClaimBody(BaseModel):
@@ -49,13 +72,23 @@ _UNAVAILABLE = {"model": UnavailableEnvelope, "description": (
     "or look it up with `badges results`)")}
 
 
+def _path_id(name: str, code: Code) -> dict[str, Any]:
+    description = f"24 hex digits; else 400 with {code.value}"
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": OBJECT_ID, "description": description,
+                       "title": name.capitalize()}}
+
+
 def _body(command_type: CommandType) -> dict[str, Any]:
     # OwnerType's schema is among the document's components already (ClaimData's).
     schema = _BODIES[command_type].model_json_schema(
         ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": schema}}}}
+    path_id = _PATH_IDS[command_type]
+    return {"security": _SECURITY,
+            "parameters": [*([_path_id(*path_id)] if path_id else []), _IDEMPOTENCY_KEY],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": schema}}}}
 
 
 def command(command_type: CommandType) -> dict[str, Any]:
@@ -95,6 +128,8 @@ def read_group() -> dict[str, Any]:
         "summary": "Read a badge group of the caller's org",
         "description": "Read from MongoDB, in the update's envelope.",
         "response_model": None,
+        "openapi_extra": {"security": _SECURITY,
+                          "parameters": [_path_id("groupId", Code.INVALID_GROUP_ID)]},
         "responses": {
             200: {"model": GroupEnvelope, "description": "the group"},
             400: {"model": ErrorEnvelope,

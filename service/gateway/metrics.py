@@ -39,9 +39,22 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = _template(scope.get("route"))
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
-            DURATION.labels(route, scope["method"]).observe(time.perf_counter() - started)
+            counted, timed = _series(_template(scope.get("route")), scope["method"], status)
+            counted.inc()
+            timed.observe(time.perf_counter() - started)
+
+
+# (route, method, status) -> its counter and histogram: `labels()` builds and looks the
+# series up under a lock on every call; these few series are looked up once each.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
+    series = _SERIES.get((route, method, status))
+    if series is None:
+        series = _SERIES[(route, method, status)] = (
+            REQUESTS.labels(route, method, str(status)), DURATION.labels(route, method))
+    return series
 
 
 def _template(route: Any) -> str:

@@ -38,6 +38,8 @@ class Samples:
     max_start_lag_ms: float = 0.0  # how late the loop started a call after its schedule
     seconds: float = 0.0
     cores: dict[str, float] = field(default_factory=dict)  # CPU used per process, in cores
+    # CPU milliseconds each process used per call of the run (what one request costs it)
+    cpu_ms_per_call: dict[str, float] = field(default_factory=dict)
 
     @property
     def calls(self) -> int:
@@ -53,7 +55,8 @@ class Samples:
                 "seconds": round(self.seconds, 2),
                 "answered_per_s": round(len(self.latencies_ms) / self.seconds, 1)
                 if self.seconds else 0.0,
-                "cores": self.cores, "p50_ms_by_second": self._by_second()}
+                "cores": self.cores, "cpu_ms_per_call": self.cpu_ms_per_call,
+                "p50_ms_by_second": self._by_second()}
 
     def _by_second(self) -> list[float]:
         seconds: dict[int, list[float]] = {}

@@ -67,10 +67,21 @@ def test_payload_takes_the_body_and_the_path_id_over_the_body() -> None:
 
 @pytest.mark.parametrize("raw", [b"", b"nope", b"[1]", b'"s"', b"null", b"\xff",
                                  b'{"name": "\\ud800", "rank": 1}',
+                                 b'{"name": "\xed\xa0\x80", "rank": 1}',  # UTF-8 of \ud800
+                                 '{"name": "\ud800"}'.encode("utf-16-le", "surrogatepass"),
                                  b"[" * 100_000, b'{"a": "' + b"x" * 70_000 + b'"}'])
 def test_bodies_that_are_not_small_json_objects_are_refused(raw: bytes) -> None:
     with pytest.raises(BadBodyError):
         payload_of(CommandType.CLAIM_BADGE, raw, {"badgeId": "b"})
+
+
+@pytest.mark.parametrize(("raw", "name"), [
+    (b'{"name": "caf\xc3\xa9"}', "caf\u00e9"),
+    (b'{"name": "\\u00e9\\ud83d\\ude00"}', "\u00e9\U0001f600"),  # a surrogate pair
+    ('{"name": "\u00e9"}'.encode("utf-16"), "\u00e9"),
+])
+def test_text_beyond_ascii_is_taken(raw: bytes, name: str) -> None:
+    assert payload_of(CommandType.CLAIM_BADGE, raw, {})["name"] == name
 
 
 def test_keys_make_command_ids_per_org_and_user() -> None:
