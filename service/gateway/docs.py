@@ -33,7 +33,7 @@ _IDEMPOTENCY_KEY = {
     "schema": {"anyOf": [{"type": "string"}, {"type": "null"}],
                "description": _KEY_DESCRIPTION, "title": HEADER}}
 # The id a write's path carries, and the code a bad one gets.
-_PATH_IDS: dict[CommandType, tuple[str, Code] | None] = {
+PATH_IDS: dict[CommandType, tuple[str, Code] | None] = {
     CommandType.CLAIM_BADGE: ("badgeId", Code.INVALID_BADGE_ID),
     CommandType.UNCLAIM_BADGE: ("badgeId", Code.INVALID_BADGE_ID),
     CommandType.CREATE_BADGE_GROUP: None,
@@ -84,7 +84,7 @@ def _body(command_type: CommandType) -> dict[str, Any]:
     schema = _BODIES[command_type].model_json_schema(
         ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
-    path_id = _PATH_IDS[command_type]
+    path_id = PATH_IDS[command_type]
     return {"security": _SECURITY,
             "parameters": [*([_path_id(*path_id)] if path_id else []), _IDEMPOTENCY_KEY],
             "requestBody": {"required": True, "content": {"application/json": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -44,17 +45,11 @@ class RequestMetrics:
             timed.observe(time.perf_counter() - started)
 
 
-# (route, method, status) -> its counter and histogram: `labels()` builds and looks the
-# series up under a lock on every call; these few series are looked up once each.
-_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-
+@functools.cache
 def _series(route: str, method: str, status: int) -> tuple[Any, Any]:
-    series = _SERIES.get((route, method, status))
-    if series is None:
-        series = _SERIES[(route, method, status)] = (
-            REQUESTS.labels(route, method, str(status)), DURATION.labels(route, method))
-    return series
+    """The counter and histogram of (route, method, status): `labels()` builds and looks
+    the series up under a lock on every call; these few series are looked up once each."""
+    return REQUESTS.labels(route, method, str(status)), DURATION.labels(route, method)
 
 
 def _template(route: Any) -> str:

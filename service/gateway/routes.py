@@ -92,12 +92,12 @@ def _reply(answer: Answer) -> JSONResponse:
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
-async def _command(request: Request, command_type: CommandType, path_id: str | None
-                   ) -> Response:
+async def _command(request: Request, command_type: CommandType) -> Response:
     identity = await caller(request)
     if isinstance(identity, Response):
         return identity
-    path_ids = {path_id: request.path_params[path_id]} if path_id else {}
+    path_id = docs.PATH_IDS[command_type]
+    path_ids = {path_id[0]: request.path_params[path_id[0]]} if path_id else {}
     raw = await request.body()
     return _reply(await execute(runtime_of(request), command_type, identity, raw, path_ids,
                                 request.headers.get(HEADER)))
@@ -105,22 +105,22 @@ async def _command(request: Request, command_type: CommandType, path_id: str | N
 
 @router.post("/badgeMeta/{badgeId}/claim", **docs.command(CommandType.CLAIM_BADGE))
 async def claim(request: Request) -> Response:
-    return await _command(request, CommandType.CLAIM_BADGE, "badgeId")
+    return await _command(request, CommandType.CLAIM_BADGE)
 
 
 @router.post("/badgeMeta/{badgeId}/unclaim", **docs.command(CommandType.UNCLAIM_BADGE))
 async def unclaim(request: Request) -> Response:
-    return await _command(request, CommandType.UNCLAIM_BADGE, "badgeId")
+    return await _command(request, CommandType.UNCLAIM_BADGE)
 
 
 @router.post("/group", **docs.command(CommandType.CREATE_BADGE_GROUP))
 async def create_group(request: Request) -> Response:
-    return await _command(request, CommandType.CREATE_BADGE_GROUP, None)
+    return await _command(request, CommandType.CREATE_BADGE_GROUP)
 
 
 @router.post("/group/{groupId}", **docs.command(CommandType.UPDATE_BADGE_GROUP))
 async def update_group(request: Request) -> Response:
-    return await _command(request, CommandType.UPDATE_BADGE_GROUP, "groupId")
+    return await _command(request, CommandType.UPDATE_BADGE_GROUP)
 
 
 @router.get("/group/{groupId}", **docs.read_group())

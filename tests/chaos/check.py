@@ -444,31 +444,22 @@ def _spoils_an_error(queues: list[list[_Step]], pos: list[int], i: int, model: M
 
 
 def _group_keys(model: Model, command: Doc) -> set[Any]:
-    """The names and the group the command reads or changes (as `_touched`, faster)."""
-    org, payload = command["orgId"], command["payload"]
-    if command["type"] == "CreateBadgeGroup":
-        return {(org, payload["name"]),
-                _group_of_create(org, command["commandId"], command.get("issuedAt"))}
-    gid = str(payload["groupId"]).lower()
-    old = model.groups.get(gid, {}).get("name")
-    return {(org, payload["name"]), gid} | ({(org, old)} if old is not None else set())
+    """The names and the group the command reads or changes."""
+    return {k for d, k in _touched(model, command) if d is not model.answers and _real(k)}
 
 
 def _answers(model: Model, step: _Step, after: Doc | None = None) -> bool:
     """Does the model give the step's answer now (or once `after` is applied)? Changes
     nothing."""
     saved = _save(_touched(model, after)) if after is not None else []
+    if after is not None:
+        model.apply(after, issued_at(after.get("issuedAt")) or 0.0)
+    saved += _save(_touched(model, step.command))
     try:
-        if after is not None:
-            model.apply(after, issued_at(after.get("issuedAt")) or 0.0)
-        undo = _save(_touched(model, step.command))
-        try:
-            return step.seen is not None and answers_match(model.apply(step.command, step.at),
-                                                           step.seen)
-        finally:
-            _restore(undo)
+        return step.seen is not None and answers_match(model.apply(step.command, step.at),
+                                                       step.seen)
     finally:
-        _restore(saved)
+        _restore(saved)  # in reverse: the step's entries, then `after`'s
 
 
 def _created_id(step: _Step) -> tuple[Any, str] | None:
