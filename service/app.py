@@ -11,6 +11,8 @@ from typing import Any, cast
 import faust
 
 from schemas import CommandType, Topics, parse
+from service.consumer import LedgerApp
+from service.faults import DroppedDeliveries
 from service.handler import Incoming, Origin, Stored, store_batch
 from service.http import Endpoints
 from service.pipeline import BatchPipeline
@@ -29,8 +31,8 @@ TOPIC_TYPES: dict[CommandType, frozenset[CommandType]] = {
 }
 
 
-def create_app(settings: Settings) -> faust.App:
-    app = faust.App(
+def create_app(settings: Settings) -> LedgerApp:
+    app = LedgerApp(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka_bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
@@ -70,11 +72,12 @@ def _credentials(settings: Settings) -> Any:
 
 
 def _add_agent(
-    app: faust.App, runtime: Runtime, name: str, accepted: frozenset[CommandType]
+    app: LedgerApp, runtime: Runtime, name: str, accepted: frozenset[CommandType]
 ) -> None:
     settings = runtime.settings
     # internal=True: Faust creates the topic, with our partition count, before subscribing.
     topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
+    drops = DroppedDeliveries(settings.drop_deliveries)
 
     async def store(events: Sequence[Any]) -> Stored:
         batch = [_incoming(event, accepted) for event in events]
@@ -85,13 +88,27 @@ def _add_agent(
 
     async def process(stream: Any) -> None:
         await retry(settings, "connecting", runtime.ready)
-        # Offsets are acknowledged by the pipeline once effects are durable and results sent.
+        consumer = app.ledger_consumer
+        # Offsets are acknowledged by the pipeline once effects are durable and results
+        # sent; what is committed is what the consumer's ledger saw finished, in order.
         manual = stream.noack()
+
+        async def finished(event: Any) -> None:
+            consumer.finished(event.message)
+            await manual.ack(event)
+
         pipeline = BatchPipeline(settings, name, store, runtime.publish, mark_done,
-                                 manual.ack)
+                                 finished)
         try:
             async for event in manual.events():
-                await pipeline.put(event)
+                message = event.message
+                if drops.drop(message.topic, message.partition, message.offset):
+                    log.warning("%s[%d] offset %d: dropped a delivery (test switch)",
+                                message.topic, message.partition, message.offset)
+                    consumer.let_go(message)
+                    continue
+                if await consumer.admit(message):
+                    await pipeline.put(event)
         finally:
             await pipeline.close()
 

@@ -48,6 +48,13 @@ FENCED_WRITES = Counter(
     "badges_fenced_writes_total",
     "Writes refused because the document was newer (a stalled worker's, after a rebalance)",
 )
+REREADS = Counter(
+    "badges_rereads_total",
+    "Partitions read again from an offset that never reached the agent: a hole in what "
+    "was delivered (hole), or a tail that stopped arriving (stalled)",
+    ["reason"],
+)
+REREAD_REASONS = ("hole", "stalled")
 BUILD = Info("badges_build", "The worker's version")
 
 OK, DUPLICATE, DEAD_LETTER, ERROR = "ok", "duplicate", "dead_letter", "error"
@@ -69,6 +76,8 @@ for _operation in RETRY_OPERATIONS:
     RETRIES.labels(_operation)
 for _phase in PHASES:
     BATCH_DURATION.labels(_phase)
+for _reason in REREAD_REASONS:
+    REREADS.labels(_reason)
 
 
 @dataclass(frozen=True)

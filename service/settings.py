@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # Refuse writes older than what a document reflects (a stalled worker's, after its
     # partitions moved on). Off only in tests that show what the fence prevents.
     write_fence: bool = True
+    # Test only: the first delivery of each "partition:offset" listed (comma-separated, on
+    # every command topic) is dropped before the agent sees it, as a message lost between
+    # the fetch and the agent would be. Shows that such a hole is read again, not skipped.
+    drop_deliveries: str = ""
 
     # How long a processed command is remembered (a repeat within it is answered from the
     # command log; a later one is treated as new). 8 days: longer than Kafka's defaults for
