@@ -38,6 +38,7 @@ from service.replies import (
     ResultTimeoutError,
     canonical,
 )
+from service.retry import backoff
 from service.settings import Settings
 
 __all__ = ["BadgesClient", "OutgoingCommand", "ReplyLimits", "ResultTimeoutError",
@@ -112,6 +113,28 @@ class BadgesClient:
         await self.stop()
 
     async def start(self, read_results: bool = True) -> None:
+        """Connect; a bootstrap that fails on a passing fault (a broker starting, a network
+        hiccup) is tried again with backoff for up to the network timeout, said once in
+        the log. Refused credentials and other lasting faults raise at once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.network_timeout_seconds
+        failures = 0
+        while True:
+            try:
+                return await self._connect(read_results)
+            except Exception as exc:
+                await self._close_connections()
+                delay = backoff(self.settings, failures)
+                if not kafka.passing_fault(exc) or loop.time() + delay > deadline:
+                    raise
+                if failures == 0:
+                    log.warning("Kafka at %s: connecting failed (%.300r); trying again for "
+                                "up to %gs", self.settings.kafka_bootstrap_servers, exc,
+                                self.settings.network_timeout_seconds)
+                failures += 1
+                await asyncio.sleep(delay)
+
+    async def _connect(self, read_results: bool) -> None:
         timeout = self.settings.network_timeout_seconds
         await kafka.ensure_topics(self.settings, self.topics.all)
         self._producer = kafka.producer(self.settings)
@@ -139,12 +162,12 @@ class BadgesClient:
         timeout = self.settings.network_timeout_seconds
         consumer = AIOKafkaConsumer(**kafka.connection_options(self.settings),
                                     enable_auto_commit=False)
-        await asyncio.wait_for(consumer.start(), timeout)
         try:
+            await asyncio.wait_for(consumer.start(), timeout)
             numbers = await kafka.partitions(self.settings, topic)
             assigned = [TopicPartition(topic, p) for p in numbers]
         except BaseException:
-            await consumer.stop()
+            await _stop(consumer, timeout)
             raise
         consumer.assign(assigned)
         if self._from_beginning:
@@ -156,17 +179,22 @@ class BadgesClient:
         return consumer
 
     async def stop(self) -> None:
-        timeout = self.settings.network_timeout_seconds
         self.replies.close("the client was stopped")
         if self._reader is not None:
             self._reader.cancel()
             # A reader that failed before was logged and failed the waits (_reader_ended).
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
-        if self._consumer is not None:
-            await _stop(self._consumer, timeout)
-        if self._producer is not None:
-            await _stop(self._producer, timeout)
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        timeout = self.settings.network_timeout_seconds
+        consumer, producer, self._consumer, self._producer = (
+            self._consumer, self._producer, None, None)
+        if consumer is not None:
+            await _stop(consumer, timeout)
+        if producer is not None:
+            await _stop(producer, timeout)
 
     # -- sending ---------------------------------------------------------------------
 

@@ -49,6 +49,19 @@ def connection_options(settings: Settings) -> dict[str, Any]:
 REFUSED = (kafka_errors.SaslAuthenticationFailed, kafka_errors.AuthenticationFailedError,
             kafka_errors.AuthenticationMethodNotSupported,
             kafka_errors.UnsupportedSaslMechanismError, kafka_errors.IllegalSaslStateError)
+# Faults of the network or of a broker not ready yet: the next attempt may get through...
+TRANSIENT = (kafka_errors.KafkaError, OSError, TimeoutError)
+# ...except these, which the same settings meet again: a refused login, an operation this
+# user may not do, a certificate that is not trusted (ssl errors are OSErrors).
+NOT_TRANSIENT = (*REFUSED, kafka_errors.TopicAuthorizationFailedError,
+                 kafka_errors.GroupAuthorizationFailedError,
+                 kafka_errors.ClusterAuthorizationFailedError,
+                 kafka_errors.TransactionalIdAuthorizationFailed, ssl.SSLError, PermanentError)
+
+
+def passing_fault(failure: BaseException | None) -> bool:
+    """Whether a connection that failed with `failure` may succeed if tried again."""
+    return isinstance(failure, TRANSIENT) and not isinstance(failure, NOT_TRANSIENT)
 
 
 # sysexits.h EX_CONFIG: the exit status of the worker and the CLI on a KafkaAuthError; a

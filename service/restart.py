@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import sys
 import time
 
-from aiokafka import errors as kafka_errors
-
-from service.kafka import REFUSED
-from service.retry import PermanentError, backoff
+from service.kafka import passing_fault
+from service.retry import backoff
 from service.settings import Settings
 from service.worker import Worker
 
@@ -29,22 +26,12 @@ log = logging.getLogger(__name__)
 ATTEMPT_VARIABLE = "BADGES_START_FAILURES"
 COMMAND = [sys.executable, "-m", "service", "worker"]
 
-# Faults of the network or of a broker not ready yet: the next start may get through.
-TRANSIENT = (kafka_errors.KafkaError, OSError, TimeoutError)
-# ...except these, which the same settings meet again: a refused login, an operation this
-# user may not do, a certificate that is not trusted (ssl errors are OSErrors).
-NOT_TRANSIENT = (*REFUSED, kafka_errors.TopicAuthorizationFailedError,
-                 kafka_errors.GroupAuthorizationFailedError,
-                 kafka_errors.ClusterAuthorizationFailedError,
-                 kafka_errors.TransactionalIdAuthorizationFailed, ssl.SSLError, PermanentError)
-
-
 def worth_restarting(failure: BaseException | None) -> bool:
     """Whether a start that failed with `failure` may succeed if tried again.
 
     Anything else (bad settings, a bug, an error of unknown kind) keeps mode's exit.
     """
-    return isinstance(failure, TRANSIENT) and not isinstance(failure, NOT_TRANSIENT)
+    return passing_fault(failure)
 
 
 def start_again_if_transient(settings: Settings, worker: Worker, stopped: SystemExit) -> None:

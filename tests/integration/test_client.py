@@ -19,6 +19,8 @@ from schemas import CommandType
 from service import kafka
 from service.client import BadgesClient, OutgoingCommand, ResultsUnavailableError
 from service.settings import Settings
+from tests.infra.containers import Servers, free_port
+from tests.infra.forward import forwarding
 from tests.infra.worker import WorkerProcess
 
 ORG, ACTOR = 50156, 123
@@ -148,3 +150,38 @@ async def test_send_many_then_all_results_each_its_own(
                               payload["badgeId"].encode())
     both = await client.results(command_id, count=2, timeout=60, org_id=ORG)
     assert [e.commandId for e in both] == [command_id] * 2 and both[0] == both[1]
+
+
+async def test_start_waits_for_a_broker_that_comes_up_within_the_timeout(
+        stack: Servers, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    # The bootstrap address refuses connections until the forwarder opens it (as a
+    # broker's published port does while its container starts).
+    port = free_port()
+    early = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}",
+                                        "network_timeout_seconds": 20})
+    client = BadgesClient(early)
+    with caplog.at_level(logging.WARNING, logger="service.client"):
+        starting = asyncio.create_task(client.start())
+        try:
+            while not any("connecting failed" in r.message for r in caplog.records):
+                assert not starting.done(), starting
+                await asyncio.sleep(0.05)  # until the first failure is logged; bounded below
+            async with forwarding(port, stack.kafka_bootstrap):
+                await asyncio.wait_for(starting, 20)
+                assert client.reading
+        finally:
+            await client.stop()
+    said = [r for r in caplog.records if "connecting failed" in r.message]
+    assert len(said) == 1 and f"127.0.0.1:{port}" in said[0].message
+
+
+async def test_start_gives_up_after_the_timeout_on_a_broker_that_stays_away(
+        settings: Settings) -> None:
+    nowhere = settings.model_copy(update={
+        "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}", "network_timeout_seconds": 2})
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(Exception) as failed:
+        async with BadgesClient(nowhere):
+            pass
+    assert kafka.passing_fault(failed.value), failed.value
+    assert asyncio.get_running_loop().time() - started < 2 * 2 + 5  # one attempt's bound past
