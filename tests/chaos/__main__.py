@@ -1,5 +1,7 @@
 """`make chaos`: the full chaos run on a stack of its own; the report goes to
-.state/chaos/latest.json and to the terminal. `--small` runs the version `make test` runs."""
+.state/chaos/latest.json and to the terminal. `--small` runs the version `make test` runs;
+`--runs N` runs it N times in a row on one stack, one summary line each, all reports in
+.state/chaos/runs.json (exit 1 if any run failed)."""
 
 from __future__ import annotations
 
@@ -32,20 +34,36 @@ def show(report: dict[str, object]) -> str:
     return "chaos report\n" + "\n".join(lines)
 
 
+def summary(report: dict[str, object]) -> str:
+    return " ".join(f"{k}={report[k]}" for k in (*FAILURES, "commands", "answered",
+                                                   "worker_kills", "broker_restarts",
+                                                   "zombie_pauses", "fenced_writes",
+                                                   "seconds") if k in report)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true")
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     state = Path(".state/chaos")
+    reports = []
     with servers() as stack:
-        settings = settings_for(stack.kafka_bootstrap, stack.mongo_url)
-        report = asyncio.run(run(SMALL if args.small else FULL, settings, stack,
-                                 state / settings.topic_prefix))
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(show(report))
+        for n in range(1, args.runs + 1):
+            settings = settings_for(stack.kafka_bootstrap, stack.mongo_url)
+            report = asyncio.run(run(SMALL if args.small else FULL, settings, stack,
+                                     state / settings.topic_prefix))
+            reports.append(report)
+            state.mkdir(parents=True, exist_ok=True)
+            (state / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+            print(show(report))
+            print(f"run {n}/{args.runs}: {summary(report)}", flush=True)
+    if args.runs > 1:
+        (state / "runs.json").write_text(json.dumps(reports, indent=2) + "\n")
+        for n, report in enumerate(reports, 1):
+            print(f"run {n}/{args.runs}: {summary(report)}")
     print(f"written to {state / 'latest.json'}")
-    return 1 if any(report[k] for k in FAILURES) else 0
+    return 1 if any(r[k] for r in reports for k in FAILURES) else 0
 
 
 if __name__ == "__main__":
