@@ -17,7 +17,7 @@ from tests.chaos.run import FULL, SMALL, run
 from tests.infra.containers import servers
 
 FAILURES = ("lost", "double_effects", "mismatched_answers", "state_mismatches",
-            "order_violations")
+            "order_violations", "realtime_violations")
 
 
 def settings_for(kafka: str, mongo: str) -> Settings:

@@ -11,6 +11,11 @@ saw. It imports nothing from `service/`; the rules are the reference model's.
   different partitions, so the service may apply them in any interleaving of the
   partitions' orders. `_interleave` searches for one whose answers are those observed; the
   state it leaves must be the stored one. Invariants are checked on the stored state too.
+- Real time: an observer outside the service noted when each answer was first received.
+  A command published after another's answer was received must come after it in the
+  interleaving (Jepsen's linearizability: a completed operation precedes one that had not
+  begun). A search that explains the answers only by breaking that order reports them as
+  `realtime_violations`.
 - Every copy of an answer for one commandId must be identical (a redelivery re-decided
   would differ: a double effect); the first answers of one key's commands must arrive in
   their partition's order; the command log must hold each commandId once.
@@ -21,8 +26,9 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -71,6 +77,7 @@ class Findings:
     mismatched_answers: int = 0
     state_mismatches: int = 0
     order_violations: int = 0
+    realtime_violations: int = 0
     redelivered_answers: int = 0
     examples: list[str] = field(default_factory=list)
 
@@ -83,14 +90,21 @@ class Findings:
         return {k: v for k, v in vars(self).items() if isinstance(v, int)}
 
 
+# (orgId, commandId) -> when an observer outside the service first received its answer
+# (seconds since the epoch, the clock the producer stamps records with).
+Received = Mapping[tuple[Any, Any], float]
+
+
 def check(records: Sequence[Record], answers: Sequence[Answer], letters: Sequence[Doc],
-          stored: Stored) -> Findings:
+          stored: Stored, received: Received | None = None) -> Findings:
+    """`received` empty or None: no real-time order is known (runs saved before it was
+    recorded), and only the partitions' orders bind."""
     found = Findings(commands=len(records))
     ordered = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
     by_id = _answers_by_id(answers, found)
     _check_messages(ordered, by_id, letters, found)
     _check_claims(ordered, by_id, stored, found)
-    _check_groups(ordered, by_id, stored, found)
+    _check_groups(ordered, by_id, stored, found, received or {})
     _check_order(ordered, by_id, found)
     _check_log(ordered, stored, found)
     return found
@@ -177,6 +191,7 @@ class _Step(NamedTuple):
     seen: Doc | None  # the first answer published, None if lost
     decided_at: float  # when its log entry was written (else answered): the order to try
     reserve: bool = False  # only the new name's reservation of a rename (see ATTEMPTS)
+    received: float = math.inf  # when its answer was first received outside (see check)
 
 
 # The orders the interleaving search tries first, one after the other until one explains
@@ -196,11 +211,16 @@ ATTEMPTS = tuple((order, hold, split) for hold, split in ((False, False), (False
 
 
 def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]],
-                  logged_at: dict[str, float], order: str) -> list[list[_Step]]:
+                  logged_at: dict[str, float], order: str, received: Received
+                  ) -> list[list[_Step]]:
     queues: dict[tuple[str, int], list[_Step]] = defaultdict(list)
+    copies_seen: set[tuple[Any, Any]] = set()
     for r in records:
         if r.topic != CLAIMS and verdict(r.value, r.topic) == "valid":
             key = _answer_id(r)
+            # The answer received is the first copy's: a later copy (a resend) binds nothing.
+            first_copy = key not in copies_seen
+            copies_seen.add(key)
             copies = by_id.get(key)
             first = copies[0] if copies else None
             published = r.timestamp_ms / 1000
@@ -208,17 +228,27 @@ def _group_queues(records: Sequence[Record], by_id: dict[Any, list[Answer]],
             when = {"logged": logged_at.get("{}:{}".format(*key), answered),
                     "answered": answered, "published": published}[order]
             queues[(r.topic, r.partition)].append(_Step(
-                read(r.value), published, first.event if first else None, when))
+                read(r.value), published, first.event if first else None, when,
+                received=received.get(key, math.inf) if first_copy else math.inf))
     return list(queues.values())
 
 
 def _check_groups(records: Sequence[Record], by_id: dict[Any, list[Answer]], stored: Stored,
-                  found: Findings) -> None:
+                  found: Findings, received: Received) -> None:
     model = Model()
-    queues = {order: _group_queues(records, by_id, stored.logged_at, order) for order in ORDERS}
+    queues = {order: _group_queues(records, by_id, stored.logged_at, order, received)
+              for order in ORDERS}
     for org in sorted({step.command["orgId"] for q in queues[ORDERS[0]] for step in q}):
-        org_model, unexplained = _explain_org(
-            {order: _of_org(q, org) for order, q in queues.items()})
+        of_org = {order: _of_org(q, org) for order, q in queues.items()}
+        org_model, unexplained = _explain_org(of_org, realtime=True)
+        if unexplained and received and not _explain_org(of_org, realtime=False)[1]:
+            # Some order explains the answers, but only one that puts a command before
+            # another whose answer was received before it was even published.
+            for step, expected in unexplained:
+                found.problem("realtime_violations", f"{step.seen} is explained only by "
+                                                     f"an order against real time; in "
+                                                     f"real-time order: {expected}")
+            unexplained = []
         model.groups.update(org_model.groups)
         model.names.update(org_model.names)
         for step, expected in unexplained:
@@ -235,14 +265,14 @@ def _of_org(queues: list[list[_Step]], org: Any) -> list[list[_Step]]:
     return [mine for q in queues if (mine := [s for s in q if s.command["orgId"] == org])]
 
 
-def _explain_org(queues: dict[str, list[list[_Step]]]
+def _explain_org(queues: dict[str, list[list[_Step]]], realtime: bool
                  ) -> tuple[Model, list[tuple[_Step, Doc]]]:
     """The model after the org's best interleaving, tried from each order in turn."""
     best: tuple[Model, list[tuple[_Step, Doc]]] | None = None
     for order, hold, split in ATTEMPTS:
         model = Model()
         unexplained = _interleave(_split_renames(queues[order]) if split else queues[order],
-                                  model, hold)
+                                  model, hold, realtime)
         if best is None or len(unexplained) < len(best[1]):
             best = (model, unexplained)
         if not unexplained:
@@ -287,7 +317,7 @@ def _restore(saved: list[tuple[dict[Any, Any], Any, Any]]) -> None:
 
 
 def _interleave(queues: list[list[_Step]], model: Model,
-                hold: bool = False) -> list[tuple[_Step, Doc]]:
+                hold: bool = False, realtime: bool = True) -> list[tuple[_Step, Doc]]:
     """Apply the queues to `model` in an order whose answers are those seen (depth first).
 
     An answer with errors changes nothing, so a head whose error matches is taken without
@@ -295,7 +325,9 @@ def _interleave(queues: list[list[_Step]], model: Model,
     order the workers decided them in, give or take the batch's reservations). Returns the
     steps no order explains (with the model's answer), after applying them anyway, when none
     exists
-    within the budget of backtracking steps. `hold`: see ATTEMPTS.
+    within the budget of backtracking steps. `hold`: see ATTEMPTS. `realtime`: a head waits
+    while another queue still holds a step whose answer was received before the head was
+    published.
     """
     pos = [0] * len(queues)
     trail: list[tuple[int, list[Any], list[int]]] = []  # (queue, saved, other choices)
@@ -303,6 +335,13 @@ def _interleave(queues: list[list[_Step]], model: Model,
     unexplained: list[tuple[_Step, Doc]] = []
     choices: list[int] | None = None
     absent = _awaiting_absence(queues)
+    answered_by = _earliest_received(queues) if realtime else None
+
+    def waits(i: int) -> bool:
+        if answered_by is None:
+            return False
+        published = queues[i][pos[i]].at
+        return any(answered_by[q][pos[q]] < published for q in range(len(queues)) if q != i)
 
     def preference(i: int) -> tuple[int, float]:
         step = queues[i][pos[i]]
@@ -315,8 +354,8 @@ def _interleave(queues: list[list[_Step]], model: Model,
 
     while any(p < len(q) for p, q in zip(pos, queues, strict=True)):
         if choices is None:
-            choices = sorted((i for i, q in enumerate(queues) if pos[i] < len(q)),
-                             key=preference)
+            choices = sorted((i for i, q in enumerate(queues)
+                              if pos[i] < len(q) and not waits(i)), key=preference)
         taken = False
         while choices:
             i = choices.pop(0)
@@ -354,6 +393,18 @@ def _interleave(queues: list[list[_Step]], model: Model,
         trail.clear()
         choices = None
     return unexplained
+
+
+def _earliest_received(queues: list[list[_Step]]) -> list[list[float]]:
+    """For each queue and position: the earliest answer received among its steps from
+    there on (infinity past the end), so a head's real-time check costs one look a queue."""
+    out = []
+    for queue in queues:
+        suffix = [math.inf] * (len(queue) + 1)
+        for n in range(len(queue) - 1, -1, -1):
+            suffix[n] = min(queue[n].received, suffix[n + 1])
+        out.append(suffix)
+    return out
 
 
 def _take(model: Model, step: _Step) -> tuple[bool, bool]:

@@ -2,8 +2,10 @@
 
     python -m tests.chaos.producer WORKLOAD BOOTSTRAP PREFIX RATE
 
-WORKLOAD holds one JSON object per line: topic suffix, key and value (base64, or null) and
-timestamp_ms. Each message is sent once the broker has the one before it, so none overtakes
+WORKLOAD holds one JSON object per line: topic suffix, key and value (base64, or null).
+Each record is stamped with the real time it is sent (the producer's CreateTime, never a
+made-up one): the checker orders a command after every answer received before it was
+published. Each message is sent once the broker has the one before it, so none overtakes
 another; a send that fails (the broker restarting) is sent again until it succeeds, which
 may leave a second copy, as any producer's retry would. (Not an idempotent producer: after
 a broker restart it can fail for good with OutOfOrderSequenceNumber.) Prints progress,
@@ -49,8 +51,7 @@ async def _send(producer: AIOKafkaProducer, topic: str, m: dict[str, object]) ->
     while True:
         try:
             sent = await producer.send(topic, _bytes(m["value"]),  # type: ignore[arg-type]
-                                       key=_bytes(m["key"]),  # type: ignore[arg-type]
-                                       timestamp_ms=m["timestamp_ms"])
+                                       key=_bytes(m["key"]))  # type: ignore[arg-type]
             await asyncio.wait_for(sent, SEND_TIMEOUT)
             return
         except (KafkaError, TimeoutError) as exc:

@@ -1,7 +1,8 @@
 """The commands of a chaos run: a mix that makes every claim and every name contended.
 
 About 70 % claims and unclaims on a few hundred claims (so each sees many commands), 20 %
-group creates and 10 % group updates, renaming onto names other groups hold or just freed,
+group creates and 10 % group updates, renaming onto names other groups hold or just freed
+(3 % of these without their mandatory rank),
 across three orgs; about 1 % exact resends (same key, same bytes) and 1 % malformed
 messages (the fuzz generator's mutations). Every valid command carries issuedAt, so the
 id of the group a create makes is known before it is processed (model.new_group_id).
@@ -21,6 +22,7 @@ from tests.chaos.model import new_group_id, verdict
 
 ORGS = (50156, 7, 900001)
 OWNER_TYPES = ("Loyalty", "Milestones", "Journeys")
+MISSING_RANK = 0.03  # of the group commands: invalid (732), on the same contended names
 
 
 class Message(NamedTuple):
@@ -76,6 +78,8 @@ def _valid(rnd: random.Random, roll: float, pool: list[tuple[int, str, str, str]
     else:
         (org, gid), kind, topic = rnd.choice(groups), "UpdateBadgeGroup", UPDATES
         payload = {"groupId": gid, "name": rnd.choice(names), "rank": rnd.randint(1, 10)}
+    if topic != CLAIMS and rnd.random() < MISSING_RANK:
+        del payload["rank"]  # 732 is due, whether or not the name is taken (733)
     return topic, {"commandId": command_id, "type": kind, "orgId": org,
                    "actorId": rnd.randint(1, 50), "issuedAt": f"{_iso(issued)}",
                    "payload": payload}
