@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -20,6 +20,7 @@ from service.retention import (
     KAFKA_OFFSETS_RETENTION,
     KAFKA_TOPIC_RETENTION,
     BrokerRetention,
+    Earliest,
     hours_of,
     too_short,
 )
@@ -168,6 +169,26 @@ def producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
+async def earliest_offsets(settings: Settings, topics: Sequence[str]) -> Earliest:
+    """Each partition's earliest offset (the broker's log start offset): a command below it
+    can never be delivered again, to any consumer group. Topics the broker does not know
+    are left out. The admin client has no ListOffsets; a consumer without a group has."""
+    timeout = settings.network_timeout_seconds
+    async with admin_client(settings) as admin:
+        described = await asyncio.wait_for(admin.describe_topics(list(topics)), timeout)
+    partitions = [TopicPartition(t["topic"], p["partition"]) for t in described
+                  if t["error_code"] == 0 for p in t["partitions"]]
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(**connection_options(settings), enable_auto_commit=False)
+    try:
+        await asyncio.wait_for(consumer.start(), timeout)
+        found = await asyncio.wait_for(consumer.beginning_offsets(partitions), timeout)
+    finally:
+        await asyncio.wait_for(consumer.stop(), timeout)
+    return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
+
 async def broker_retention(settings: Settings, topics: list[str]) -> BrokerRetention:
     """How long the broker keeps consumer-group offsets, and the topics' messages."""
     async with admin_client(settings) as admin:
@@ -194,8 +215,10 @@ async def warn_if_retention_short(settings: Settings, topics: list[str]) -> None
     """Warn (one line) if the broker may redeliver commands the log has forgotten.
 
     A consumer group whose offsets expire starts again from the earliest message the topics
-    still hold: those older than the log's retention would be applied a second time. Not
-    being able to tell is a warning too; it never stops the worker.
+    still hold. The log keeps the entry of every command still there (the expiry asks Kafka),
+    but an entry follows the copy of its command it was logged from: a copy published again
+    later (a resend) and delivered after the log's retention would be applied a second
+    time. Not being able to tell is a warning too; it never stops the worker.
     """
     hours = settings.command_log_retention_hours
     try:
@@ -209,5 +232,7 @@ async def warn_if_retention_short(settings: Settings, topics: list[str]) -> None
     short = too_short(hours, found)
     if short:
         log.warning("BADGES_COMMAND_LOG_RETENTION_HOURS (%g h) does not exceed the broker's "
-                    "%s: a consumer group that loses its offsets would apply commands older "
-                    "than %g h again", hours, ", ".join(short), hours)
+                    "%s: entries are kept past %g h only while Kafka holds the copy of the "
+                    "command they were logged from; a copy published again later and "
+                    "delivered after %g h would be applied again", hours, ", ".join(short),
+                    hours, hours)

@@ -10,11 +10,17 @@ a scan of the live log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 BUCKET_SECONDS = 600  # 10 minutes: a bucket expires at most this long after its first entry
 SLOTS_PER_PAGE = 16  # chunks read (and expired) per step: at most 16 batches of keys
 HOUR = 3600.0
+
+# Each partition's earliest offset, {(topic, partition): offset}: the oldest message Kafka
+# can still deliver, as the worker read it from the broker for one expiry pass.
+Earliest = Mapping[tuple[str, int], int]
 
 # Kafka's defaults (offsets.retention.minutes = 7 days, log.retention.hours = 168).
 KAFKA_OFFSETS_RETENTION = "offsets.retention.minutes"
@@ -43,6 +49,19 @@ def bucket_in(chunk: str) -> int:
 def page_ids(bucket: int, first_slot: int) -> list[str]:
     """The chunk ids of one page of a bucket, from `first_slot`."""
     return [chunk_id(bucket, s) for s in range(first_slot, first_slot + SLOTS_PER_PAGE)]
+
+
+def deliverable(origin: Mapping[str, Any] | None, earliest: Earliest) -> bool:
+    """Whether Kafka may still deliver again the command a log entry was read from.
+
+    Its offset at or past its partition's earliest offset, or a partition whose earliest
+    offset was not read (a topic the worker does not consume now): yes, keep the entry.
+    No origin (an entry written without one): no, it expires by its age alone, as before.
+    """
+    if not origin or "offset" not in origin:
+        return False
+    first = earliest.get((origin["topic"], origin["partition"]))
+    return first is None or origin["offset"] >= first
 
 
 @dataclass(frozen=True)

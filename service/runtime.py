@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import mode
@@ -16,7 +17,7 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 from schemas import Topics
 from service import kafka
 from service.handler import Outgoing
-from service.retention import HOUR
+from service.retention import HOUR, Earliest
 from service.retry import retry
 from service.settings import Settings
 from service.store import Store, connect
@@ -87,8 +88,10 @@ class Runtime(mode.Service):
     @mode.Service.task
     async def _expire_command_log(self) -> None:
         store = await retry(self.settings, "connecting", self.ready)
+        commands = sorted(set(self.topics.commands.values()))
         await expiry_passes(store.expiry, self.settings, time.time, self.sleep,
-                            lambda: not self.should_stop)
+                            lambda: not self.should_stop,
+                            partial(kafka.earliest_offsets, self.settings, commands))
 
     async def on_stop(self) -> None:
         if self._producer is not None:
@@ -99,24 +102,42 @@ class Runtime(mode.Service):
 
 async def expiry_passes(expiry: CommandLogExpiry, settings: Settings,
                         clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
-                        running: Callable[[], bool]) -> None:
+                        running: Callable[[], bool],
+                        read_earliest: Callable[[], Awaitable[Earliest]]) -> None:
     """The command log's expiry, for as long as `running()`: bounded steps one after the
-    other while there is expired work, then a pause of the interval. A failed step (an
-    outage) is logged and tried again after the interval: the expiry can wait."""
+    other while there is expired work, then a pause of the interval. A pass that has work
+    first reads the command partitions' earliest offsets from Kafka: only entries whose
+    command is below them may go. A failed step or read (an outage) is logged and tried
+    again after the interval: the expiry can wait, and nothing expires while Kafka cannot
+    be asked."""
     retention = settings.command_log_retention_hours * HOUR
     interval = settings.command_log_expiry_interval_seconds
+    earliest: Earliest | None = None
     while running():
         more = False
         try:
-            step = await expiry.step(clock(), retention)
-            more = step.more
-            if step.expired or step.carried:
-                log.debug("command log: %d entries expired, %d pending kept",
-                          step.expired, step.carried)
+            now = clock()
+            if await expiry.due(now, retention):  # else Kafka is not asked at all
+                # Read once per pass, not per step: earliest offsets only grow, so an
+                # older read only keeps an entry longer.
+                earliest = earliest if earliest is not None else await read_earliest()
+                more = await _step(expiry, now, retention, earliest)
         except Exception as exc:
             log.warning("command log expiry failed (%.300r); trying again in %gs",
                         exc, interval)
+        if not more:
+            earliest = None  # the next pass reads them again
         await sleep(0 if more else interval)
+
+
+async def _step(expiry: CommandLogExpiry, now: float, retention: float,
+                earliest: Earliest) -> bool:
+    """One bounded step; whether there may be more to expire right away."""
+    step = await expiry.step(now, retention, earliest)
+    if step.expired or step.carried:
+        log.debug("command log: %d entries expired, %d kept (pending, or still in Kafka)",
+                  step.expired, step.carried)
+    return step.more
 
 
 async def send_all(producer: AIOKafkaProducer, topics: Topics,

@@ -10,12 +10,14 @@ Every read and write goes by `_id` equality or `$in` (FerretDB scans for anythin
 a pass costs what it expires, whatever the size of the live log.
 
 A pass step reads the cursor, then the next page of chunks of the oldest bucket that has
-expired (older than now - retention). Each key found done is deleted from the log, then its
-done-marker (in that order: an entry without its marker would look pending and be
-re-applied); a key logged but still pending is recorded again in the current bucket (kept,
-and looked at again one retention later). A bucket's chunks are deleted only when the pass
-has found a page of it empty, then the cursor moves on: two workers' passes that race, or a
-cursor moved back by the slower one, only redo work, and never skip a chunk.
+expired (older than now - retention). Each key found done whose command Kafka can no longer
+deliver (its offset below its partition's earliest offset, read from the broker by the
+caller; see retention.deliverable) is deleted from the log, then its done-marker (in that
+order: an entry without its marker would look pending and be re-applied); a key logged but
+still pending, or whose command is still in its topic, is recorded again in the current
+bucket (kept, and looked at again one retention later). A bucket's chunks are deleted only
+when the pass has found a page of it empty, then the cursor moves on: two workers' passes
+that race, or a cursor moved back by the slower one, only redo work, and never skip a chunk.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from service.retention import (
     SLOTS_PER_PAGE,
+    Earliest,
     bucket_in,
     bucket_of,
     chunk_id,
+    deliverable,
     last_expired_bucket,
     page_ids,
 )
@@ -52,7 +56,8 @@ LANES = 4
 
 @dataclass(frozen=True)
 class Step:
-    """What one pass step did; `more`: there may be more to expire right away."""
+    """What one pass step did; `carried`: entries kept for a later look (pending, or their
+    command still deliverable); `more`: there may be more to expire right away."""
 
     expired: int
     carried: int
@@ -129,24 +134,39 @@ class CommandLogExpiry:
 
     # -- expiring ------------------------------------------------------------------------
 
-    async def step(self, now: float, retention_seconds: float) -> Step:
-        """Expire one page of chunks, or finish a bucket and find the next one; bounded."""
-        cursor = await self.chunks.find_one({"_id": CURSOR})
-        if cursor is None:
-            return Step(0, 0, more=False)  # nothing was ever recorded
-        bucket, slot = cursor["bucket"], cursor["slot"]
-        last = last_expired_bucket(now, retention_seconds)
-        if bucket > last:
+    async def due(self, now: float, retention_seconds: float) -> bool:
+        """Whether a step at `now` has a bucket to look at (the caller reads Kafka's
+        earliest offsets only then)."""
+        return await self._start(now, retention_seconds) is not None
+
+    async def step(self, now: float, retention_seconds: float, earliest: Earliest) -> Step:
+        """Expire one page of chunks, or finish a bucket and find the next one; bounded.
+
+        `earliest`: each command partition's earliest offset, read from the broker before
+        the pass (offsets only grow, so one read serves a whole pass)."""
+        start = await self._start(now, retention_seconds)
+        if start is None:
             return Step(0, 0, more=False)
+        bucket, slot, last = start
         chunks = await self.chunks.find(_any_id(page_ids(bucket, slot))).to_list()
         if chunks:
-            expired, carried = await self._expire(bucket, chunks, now)
+            expired, carried = await self._expire(bucket, chunks, now, earliest)
             await self._move_cursor(bucket, slot + SLOTS_PER_PAGE)
             return Step(expired, carried, more=True)
         await self._delete_chunks(bucket, slot)
         following = await self._next_bucket(bucket + 1, last)
         await self._move_cursor(following, 0)
         return Step(0, 0, more=following <= last)
+
+    async def _start(self, now: float, retention_seconds: float
+                     ) -> tuple[int, int, int] | None:
+        """(bucket, slot) where the next step starts and the last expired bucket; None when
+        nothing was ever recorded or the cursor's bucket has not expired yet."""
+        cursor = await self.chunks.find_one({"_id": CURSOR})
+        last = last_expired_bucket(now, retention_seconds)
+        if cursor is None or cursor["bucket"] > last:
+            return None
+        return cursor["bucket"], cursor["slot"], last
 
     async def _next_bucket(self, first: int, last: int) -> int:
         """The first bucket from `first` to `last` that has chunks, looking a bounded number
@@ -158,25 +178,29 @@ class CommandLogExpiry:
         found = [d["_id"] async for d in self.chunks.find(_any_id(ids), {"_id": 1})]
         return min((bucket_in(c) for c in found), default=ahead.stop)
 
-    async def _expire(self, bucket: int, chunks: Sequence[Doc], now: float
-                      ) -> tuple[int, int]:
-        """Delete the chunks' entries that are done; record the pending ones again."""
+    async def _expire(self, bucket: int, chunks: Sequence[Doc], now: float,
+                      earliest: Earliest) -> tuple[int, int]:
+        """Delete the chunks' done entries that Kafka cannot deliver again; record the
+        pending ones and those whose command is still in its topic again."""
         keys = sorted({key for chunk in chunks for key in chunk["keys"]})
         markers = [d async for d in self.done.find(_any_id(keys))]
+        origins = {d["_id"]: d.get("origin")
+                   async for d in self.log.find(_any_id(keys), {"origin": 1})}
         # A marker of a later bucket belongs to a newer entry of the same key (logged again
         # after this one expired, while this chunk was looked at again): its own chunk
         # expires it. Markers of the previous release have no bucket.
         done = {m["_id"] for m in markers if m.get(MARKER_BUCKET, bucket) <= bucket}
-        others = [k for k in keys if k not in {m["_id"] for m in markers}]
-        pending = []
-        if others:
-            pending = [d["_id"] async for d in self.log.find(_any_id(others), {"_id": 1})]
-        if done:
-            await self.log.delete_many(_any_id(done))
-            await self.done.delete_many(_any_id(done))
-        if pending:
-            await self._record_at(bucket_of(now), sorted(pending))
-        return len(done), len(pending)
+        pending = origins.keys() - {m["_id"] for m in markers}
+        # A marker whose entry is gone (a pass stopped between the two deletes) has no
+        # origin: it goes.
+        gone = {k for k in done if not deliverable(origins.get(k), earliest)}
+        if gone:
+            await self.log.delete_many(_any_id(gone))
+            await self.done.delete_many(_any_id(gone))
+        kept = sorted(pending | (done - gone))
+        if kept:
+            await self._record_at(bucket_of(now), kept)
+        return len(gone), len(kept)
 
     async def _delete_chunks(self, bucket: int, slots: int) -> None:
         """Every chunk of a bucket whose pages before `slots` were expired."""

@@ -48,8 +48,9 @@ async def test_a_topic_keeping_messages_longer_than_the_log_is_reported(
     await warn_if_retention_short(settings, [short, default])
     assert _warnings(caplog) == [
         "BADGES_COMMAND_LOG_RETENTION_HOURS (192 h) does not exceed the broker's "
-        f"retention.ms of {short} = 400 h: a consumer group that loses its offsets would "
-        "apply commands older than 192 h again"]
+        f"retention.ms of {short} = 400 h: entries are kept past 192 h only while Kafka "
+        "holds the copy of the command they were logged from; a copy published again later "
+        "and delivered after 192 h would be applied again"]
 
     caplog.clear()
     await warn_if_retention_short(settings.model_copy(

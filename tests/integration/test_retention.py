@@ -2,24 +2,31 @@
 
 Entries are logged and marked done at fake times through the handler and the store, then
 expiry passes run at later fake times: what is gone and what stays is checked exactly.
+The ages come from the fake clock; whether Kafka can still deliver a command comes from a
+mapping of earliest offsets: made up here, and read from the real broker, on a topic that
+deletes a segment during the test, in the last test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
+from aiokafka.admin import NewTopic
 from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 from schemas import parse
-from service.handler import Incoming, Origin, handle_batch, store_batch
-from service.retention import BUCKET_SECONDS, HOUR, bucket_of
+from service import kafka
+from service.handler import Incoming, Origin, Outgoing, handle_batch, store_batch
+from service.retention import BUCKET_SECONDS, HOUR, Earliest, bucket_of
+from service.settings import Settings
 from service.store import Store
 from service.store_retention import CommandLogExpiry, Step
 from tests.infra.containers import Servers
@@ -29,6 +36,8 @@ pytestmark = pytest.mark.integration
 ORG = 77
 RETENTION = 192 * HOUR
 T0 = 1_800_000_000.0  # a fake "now" when the first entries are logged
+# Earliest offsets past every command these tests log: Kafka can deliver none of them again.
+GONE = {("claims", 0): 1_000_000}
 
 
 class Clock:
@@ -41,11 +50,16 @@ class Clock:
         return self.now
 
 
-def _command(kind: str, badge: str, command_id: str, offset: int) -> Incoming:
-    raw = json.dumps({"commandId": command_id, "type": kind, "orgId": ORG, "actorId": 1,
-                      "payload": {"badgeId": badge, "ownerType": "Loyalty",
-                                  "referenceId": "r"}}).encode()
-    return Incoming(parse(raw), badge.encode(), raw, Origin("claims", 0, offset, T0))
+def _raw(kind: str, badge: str, command_id: str) -> bytes:
+    return json.dumps({"commandId": command_id, "type": kind, "orgId": ORG, "actorId": 1,
+                       "payload": {"badgeId": badge, "ownerType": "Loyalty",
+                                   "referenceId": "r"}}).encode()
+
+
+def _command(kind: str, badge: str, command_id: str, offset: int,
+             topic: str = "claims") -> Incoming:
+    raw = _raw(kind, badge, command_id)
+    return Incoming(parse(raw), badge.encode(), raw, Origin(topic, 0, offset, T0))
 
 
 def _key(command_id: str) -> str:
@@ -56,11 +70,12 @@ async def _ids(db: AsyncDatabase[dict], collection: str) -> set[str]:
     return {d["_id"] async for d in db[collection].find({}, {"_id": 1})}
 
 
-async def _expire_all(expiry: CommandLogExpiry, now: float) -> list[Step]:
+async def _expire_all(expiry: CommandLogExpiry, now: float, earliest: Earliest = GONE
+                      ) -> list[Step]:
     """Steps until a step says there is nothing more to do now."""
-    steps = [await expiry.step(now, RETENTION)]
+    steps = [await expiry.step(now, RETENTION, earliest)]
     while steps[-1].more:
-        steps.append(await expiry.step(now, RETENTION))
+        steps.append(await expiry.step(now, RETENTION, earliest))
     return steps
 
 
@@ -263,3 +278,91 @@ async def test_an_entry_expired_while_it_is_looked_up_is_new_not_pending(
         reader.done, lambda: _expire_all(writer.expiry, clock.now)))
     [answer] = await handle_batch([_command("UnclaimBadge", badge, unclaim_id, 2)], reader)
     assert [e["code"] for e in json.loads(answer.value)["errors"]] == [737]
+
+
+# A topic that deletes a segment during the test. Its first commands are stamped an hour ago:
+# the segment holding them is past the topic's retention (10 minutes) at the broker's next
+# check (every second on the test broker, tests/infra/containers.py), while the segment
+# rolled for the commands stamped now (older first record than segment.ms) is not.
+SHORT_LIVED = {"retention.ms": str(600_000), "segment.ms": str(1_000)}
+KAFKA_TIMEOUT = 60.0
+
+
+async def _publish(settings: Settings, topic: str, commands: list[tuple[str, str, str]],
+                   stamped_ms: int | None = None) -> list[Incoming]:
+    """Publish (kind, badge, command id)s one after the other; the worker's view of each."""
+    producer = kafka.producer(settings)
+    await asyncio.wait_for(producer.start(), KAFKA_TIMEOUT)
+    read = []
+    try:
+        for kind, badge, command_id in commands:
+            sent = await asyncio.wait_for(producer.send_and_wait(
+                topic, _raw(kind, badge, command_id), key=badge.encode(),
+                timestamp_ms=stamped_ms), KAFKA_TIMEOUT)
+            read.append(_command(kind, badge, command_id, sent.offset, topic))
+    finally:
+        await asyncio.wait_for(producer.stop(), KAFKA_TIMEOUT)
+    return read
+
+
+async def _earliest_past(settings: Settings, topic: str, offset: int) -> Earliest:
+    """The broker's earliest offsets, once the topic's first offset is past `offset`."""
+    deadline = time.monotonic() + KAFKA_TIMEOUT
+    while (found := await kafka.earliest_offsets(settings, [topic])).get((topic, 0), 0) <= offset:
+        assert time.monotonic() < deadline, f"{topic} kept its first segment: {found}"
+        await asyncio.sleep(0.2)  # bounded by the deadline
+    return found
+
+
+def _values(answers: list[Outgoing]) -> list[bytes | None]:
+    return [a.value for a in answers]
+
+
+async def test_an_entry_expires_only_once_kafka_cannot_deliver_its_command_again(
+    settings: Settings, mongo_db: AsyncDatabase[dict]
+) -> None:
+    topic = f"{settings.topic_prefix}.claims"
+    async with kafka.admin_client(settings) as admin:
+        await asyncio.wait_for(admin.create_topics(
+            [NewTopic(topic, 1, 1, topic_configs=SHORT_LIVED)]), KAFKA_TIMEOUT)
+    badge = str(ObjectId())
+    hour_ago = int((time.time() - HOUR) * 1000)
+    dropped = await _publish(settings, topic, [("ClaimBadge", badge, str(uuid.uuid4())),
+                                               ("UnclaimBadge", badge, str(uuid.uuid4()))],
+                             hour_ago)
+    # Still in the topic: a claim and its unclaim.
+    other, kept_ids = str(ObjectId()), [str(uuid.uuid4()) for _ in range(2)]
+    held = await _publish(settings, topic, [("ClaimBadge", other, kept_ids[0]),
+                                            ("UnclaimBadge", other, kept_ids[1])])
+    clock = Clock(T0)
+    store = Store(mongo_db, clock=clock)
+    first = await handle_batch([*dropped, *held], store)
+    # An entry logged without its origin (by an older writer): its age alone decides.
+    unknown = _key(str(uuid.uuid4()))
+    await mongo_db["commands"].insert_one({"_id": unknown, "result": "{}", "effects": "[]"})
+    await store.mark_done([unknown])
+    earliest = await _earliest_past(settings, topic, dropped[-1].origin.offset)
+    assert earliest == {(topic, 0): held[0].origin.offset}, "one segment deleted, not both"
+
+    # Kafka cannot deliver the first two again, but the retention has not passed: all stay.
+    steps = await _expire_all(store.expiry, T0 + RETENTION, earliest)
+    assert sum(s.expired + s.carried for s in steps) == 0
+    # Past the retention: what Kafka cannot deliver again goes; the commands it still holds
+    # keep their entries, recorded again to be looked at one retention later.
+    later = T0 + RETENTION + BUCKET_SECONDS
+    steps = await _expire_all(store.expiry, later, earliest)
+    assert (sum(s.expired for s in steps), sum(s.carried for s in steps)) == (3, 2)
+    assert await _ids(mongo_db, "commands") == {_key(i) for i in kept_ids}
+    assert await _ids(mongo_db, "commands_done") == {_key(i) for i in kept_ids}
+    end = later + RETENTION + BUCKET_SECONDS
+    steps = await _expire_all(store.expiry, end, await kafka.earliest_offsets(settings, [topic]))
+    assert (sum(s.expired for s in steps), sum(s.carried for s in steps)) == (0, 2)
+
+    # Delivered again (a group that lost its offsets starts from the earliest offset), the
+    # claim still in the topic is answered from the log, byte for byte, and not applied
+    # again: its badge stays unclaimed (decided anew, it would be claimed again).
+    clock.now = end
+    again = await handle_batch(held[:1], Store(mongo_db, clock=clock))
+    assert _values(again) == _values(first[len(dropped):][:1])
+    assert [d["isActive"] async for d in mongo_db["badge_claims"].find(
+        {"badgeMetaId": ObjectId(other)})] == [False]

@@ -8,6 +8,7 @@ from service.retention import (
     bucket_in,
     bucket_of,
     chunk_id,
+    deliverable,
     hours_of,
     last_expired_bucket,
     too_short,
@@ -37,3 +38,16 @@ def test_retentions_the_log_does_not_exceed() -> None:
     assert too_short(192, broker) == ["retention.ms of a = 192 h", "retention.ms of b = forever"]
     assert too_short(100, broker)[0] == "offsets.retention.minutes = 168 h"
     assert too_short(193, BrokerRetention(168, {"a": 168})) == []
+
+
+def test_an_entry_is_deliverable_until_its_offset_is_below_its_partitions_earliest() -> None:
+    earliest = {("claims", 0): 10, ("claims", 1): 0}
+    assert not deliverable({"topic": "claims", "partition": 0, "offset": 9}, earliest)
+    assert deliverable({"topic": "claims", "partition": 0, "offset": 10}, earliest)
+    assert deliverable({"topic": "claims", "partition": 1, "offset": 0}, earliest)
+    # A partition whose earliest offset was not read: kept, Kafka may still hold it.
+    assert deliverable({"topic": "claims", "partition": 2, "offset": 0}, earliest)
+    assert deliverable({"topic": "groups", "partition": 0, "offset": 0}, earliest)
+    # Logged without an origin (or entry gone): its age alone decides, as before.
+    assert not deliverable(None, earliest)
+    assert not deliverable({}, earliest)
