@@ -4,9 +4,15 @@ The order of durable steps is what gives exactly-once effects without transactio
 1. look the commands up in the command log (a logged command is answered from it) and,
    at the same time, read the state the batch's commands need;
 2. decide the new ones against that snapshot (name reservations are made here, one by one,
-   because the insert of a reservation is the uniqueness check);
+   because the insert of a reservation is the uniqueness check; a reservation records its
+   command, so one whose command was logged with another decision counts as stale);
 3. log each decision (result + effects) as pending;
-4. apply the claim and group effects, one write per document;
+4. apply the claim and group effects, one write per document, then release the names they
+   free. A release waits for its decision to be logged: a worker that loses the race to
+   log (a zombie, or the old owner overlapping the new one) may have decided otherwise,
+   and its release would free a name the logged decision keeps. When a later command of
+   the batch needs a name an earlier one frees, the decisions so far are logged and their
+   names released first (`_release_logged`);
 5. mark the log entries done. The worker does this while the batch's results are
    published (`store_batch`, then `Store.mark_done` beside the publish); until the markers
    are stored, the store counts the entries as done in this process (`Store.applied`), so a
@@ -124,6 +130,8 @@ class _Batch:
     new_entries: list[LogEntry] = field(default_factory=list)
     origins: list[dict[str, object]] = field(default_factory=list)
     effects: list[tuple[Effect, Fence | None]] = field(default_factory=list)
+    logged_upto: int = 0  # how many of new_entries are logged already
+    unreleased: list[tuple[ReleaseName, Fence | None]] = field(default_factory=list)
     out: list[Outgoing] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -158,8 +166,8 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
     fenced_before = store.fenced_writes
     for incoming in batch:
         await _handle_one(incoming, work, store)
-    await store.log_pending(work.new_entries, work.origins)
-    await store.apply(work.effects, snapshot.stored_claims)
+    await _log(work, store)
+    await store.apply(work.effects, snapshot.stored_claims)  # releases the names too
     done = [e.key for e in work.new_entries] + [k for k, e in logged.items() if e.pending]
     store.applied(done)
     if fenced := store.fenced_writes - fenced_before:
@@ -229,19 +237,19 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
     if entry is not None:
         if entry.pending:
             fence = None if _creates(command) else entry.fence
-            await _effect(entry.effects, work, store, fence, replay=True)
+            await _replay(entry, work, store, fence)
         elif _creates(command) and not entry.effects:
             await _drop_orphan_reservation(command, incoming.at, store)
         return entry.result
     fence = None if _creates(command) else Fence(incoming.origin.partition,
                                                  incoming.origin.offset)
-    decision = await _decide(command, incoming.at, work.snapshot, store, fence)
+    decision = await _decide(command, incoming.at, work, store, fence)
     result = result_json(command, decision)
     work.new_entries.append(LogEntry(log_key(command), result, decision.effects))
     origin = incoming.origin
     work.origins.append({"topic": origin.topic, "partition": origin.partition,
                          "offset": origin.offset})
-    await _effect(decision.effects, work, store, fence, replay=False)
+    _track(decision.effects, work, fence)
     return result
 
 
@@ -260,46 +268,72 @@ def _creates(command: Command) -> bool:
     return command.type is CommandType.CREATE_BADGE_GROUP
 
 
-async def _decide(command: Command, at: float, snapshot: Snapshot, store: Store,
+async def _decide(command: Command, at: float, work: _Batch, store: Store,
                   fence: Fence | None) -> Decision:
     """Decide; if another worker took the name we were about to reserve, decide again."""
     for _ in range(RESERVATION_ATTEMPTS):
-        decision = decide(command, snapshot, at)
-        conflict = await _reserve_names(decision.effects, snapshot, store, fence)
+        decision = decide(command, work.snapshot, at)
+        conflict = await _reserve_names(decision.effects, work, store, fence, log_key(command))
         if not conflict:
             return decision
     raise RuntimeError(f"name reservation kept changing under command {command.commandId}")
 
 
-async def _reserve_names(effects: Sequence[Effect], snapshot: Snapshot, store: Store,
-                         fence: Fence | None) -> bool:
+async def _reserve_names(effects: Sequence[Effect], work: _Batch, store: Store,
+                         fence: Fence | None, command: str) -> bool:
     for effect in effects:
         if isinstance(effect, ReserveName):
-            holder = await store.reserve_name(effect, fence)
+            await _release_logged(effect, work, store)
+            holder = await store.reserve_name(effect, fence, command)
             if holder != effect.group_id:
                 name = (effect.org_id, effect.name)
                 if holder:
-                    snapshot.names[name] = holder
+                    work.snapshot.names[name] = holder
                 else:
-                    snapshot.names.pop(name, None)
+                    work.snapshot.names.pop(name, None)
                 return True
     return False
 
 
-async def _effect(effects: Sequence[Effect], work: _Batch, store: Store, fence: Fence | None,
-                  replay: bool) -> None:
-    """Track effects in the snapshot; names change now, entities in the batch's bulk write
-    (which releases the names again, see Store.apply).
+async def _log(work: _Batch, store: Store) -> None:
+    """Log the batch's decisions that are not logged yet."""
+    await store.log_pending(work.new_entries[work.logged_upto:],
+                            work.origins[work.logged_upto:])
+    work.logged_upto = len(work.new_entries)
 
-    A fresh decision has made its reservations already (`_decide`); a replay makes them again.
-    """
+
+async def _release_logged(effect: ReserveName, work: _Batch, store: Store) -> None:
+    """Before reserving a name that an earlier decision of this batch frees: log the
+    decisions so far, then release their names (the snapshot has them free already, and
+    the store would still find them held)."""
+    if not any((r.org_id, r.name) == (effect.org_id, effect.name) for r, _ in work.unreleased):
+        return
+    await _log(work, store)
+    await asyncio.gather(*(store.release_name(r, f) for r, f in work.unreleased))
+    work.unreleased.clear()
+
+
+def _track(effects: Sequence[Effect], work: _Batch, fence: Fence | None) -> None:
+    """A fresh decision's effects: in the snapshot now; entities and releases in the
+    batch's bulk write, once the batch is logged (Store.apply). Its reservations are made
+    already (`_decide`)."""
     for effect in effects:
         work.snapshot.apply(effect)
         if isinstance(effect, ReleaseName):
+            work.unreleased.append((effect, fence))
+        if not isinstance(effect, ReserveName):
+            work.effects.append((effect, fence))
+
+
+async def _replay(entry: LogEntry, work: _Batch, store: Store, fence: Fence | None) -> None:
+    """A logged decision's effects again: its names at once (it is the logged decision),
+    its entities in the batch's bulk write."""
+    for effect in entry.effects:
+        work.snapshot.apply(effect)
+        if isinstance(effect, ReserveName):
+            await _release_logged(effect, work, store)
+            await store.reserve_name(effect, fence, entry.key)
+            continue
+        if isinstance(effect, ReleaseName):
             await store.release_name(effect, fence)
-            work.effects.append((effect, fence))
-        elif isinstance(effect, ReserveName):
-            if replay:
-                await store.reserve_name(effect, fence)
-        else:
-            work.effects.append((effect, fence))
+        work.effects.append((effect, fence))

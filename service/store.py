@@ -60,6 +60,7 @@ from service.store_docs import (
     group_from_doc,
     group_op,
     is_stale,
+    makes,
     name_id,
     not_past,
     reservation_doc,
@@ -234,9 +235,13 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------
 
-    async def reserve_name(self, effect: ReserveName, fence: Fence | None = None) -> str:
-        """Try to take the name; return the group that holds it afterwards."""
-        doc = reservation_doc(effect, fence if self.fence else None)
+    async def reserve_name(self, effect: ReserveName, fence: Fence | None = None,
+                           command: str | None = None) -> str:
+        """Try to take the name for `command` (its log key); return the group that holds
+        it afterwards."""
+        # Unfenced (tests only): a reservation as releases before fences made it.
+        doc = (reservation_doc(effect, fence, command) if self.fence
+               else reservation_doc(effect, None, None))
         for _ in range(RESERVATION_ATTEMPTS):
             try:
                 await self.names.insert_one(doc)
@@ -253,15 +258,32 @@ class Store:
         return ""  # the name kept changing hands: the caller decides again
 
     async def _drop_if_stale(self, reservation: Doc) -> bool:
-        """Remove a reservation left by a zombie (see store_docs.is_stale); True if it was."""
+        """Remove a reservation left by a zombie (see store_docs.is_stale), or by a worker
+        whose decision lost the race to log; True if it was. Also run on the reservation
+        just made: a batch decides from names it read before, so a name left held would
+        be answered 733 from that read, never asked for again. (Costs a read of the log
+        for each reservation made by a create or a rename.)"""
         if not self.fence:
             return False
         group = await self.groups.find_one({"_id": reservation["groupId"]}, {"name": 1,
                                                                               "fence": 1})
-        if not is_stale(reservation, group):
+        if not (is_stale(reservation, group)
+                or await self._logged_without(reservation, group)):
             return False
         await self.names.delete_one(same_reservation(reservation))
         return True
+
+    async def _logged_without(self, reservation: Doc, group: Doc | None) -> bool:
+        """True if the reservation's command is logged with a decision that does not make
+        it: the worker that made it decided otherwise than the one whose decision was
+        logged, and lost the race to log. A group named so holds its name whatever the log
+        says (and needs no read of it)."""
+        command = reservation.get("command")
+        if command is None or (group is not None and group["name"] == reservation["name"]):
+            return False
+        entry = await self.log.find_one({"_id": command}, {"effects": 1})
+        return entry is not None and not makes(effects_from_log(entry["effects"]),
+                                               reservation)
 
     async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
         """Give the name up, unless a later command of the group reserved it again."""

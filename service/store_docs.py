@@ -8,6 +8,9 @@ later one of the same partition: a worker that lost its partitions while frozen 
 then cannot overwrite what the new owner applied since. A group's creation comes from
 another topic than its updates, so it carries no fence: it only inserts (a late replay of
 it changes nothing), and its name reservation is known as the creation's by having none.
+A name reservation also records the command that made it: a worker that loses the race to
+log a command (two workers decided it, against names that changed in between) may have
+reserved a name the logged decision does not, which no position would show as stale.
 A document written before fences existed has none and takes any write. Unfenced writes
 (the fence turned off, only to show in tests what it prevents) are those of earlier
 releases.
@@ -22,7 +25,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReplaceOne, UpdateOne
 
-from service.domain.model import ClaimKey, Group, ReserveName, SaveGroup, SetClaim
+from service.domain.model import ClaimKey, Effect, Group, ReserveName, SaveGroup, SetClaim
 
 Doc = dict[str, Any]
 
@@ -160,12 +163,21 @@ def name_id(org_id: int, name: str) -> str:
     return f"{org_id}:{name}"
 
 
-def reservation_doc(effect: ReserveName, fence: Fence | None) -> Doc:
+def reservation_doc(effect: ReserveName, fence: Fence | None, command: str | None) -> Doc:
+    """`command`: the log key of the command whose decision makes it (see `makes`)."""
     doc: Doc = {"_id": name_id(effect.org_id, effect.name), "orgId": effect.org_id,
                 "name": effect.name, "groupId": ObjectId(effect.group_id)}
     if fence is not None:
         doc["fence"] = fence.as_doc()
+    if command is not None:
+        doc["command"] = command
     return doc
+
+
+def makes(effects: Iterable[Effect], reservation: Doc) -> bool:
+    """True if a decision with these effects reserves the name for the group."""
+    wanted = ReserveName(reservation["orgId"], reservation["name"], str(reservation["groupId"]))
+    return wanted in effects
 
 
 def same_reservation(doc: Doc) -> Doc:

@@ -34,6 +34,9 @@ class MemoryStore:
         self.claims: dict[str, Doc] = {}
         self.groups: dict[str, Doc] = {}
         self.names: dict[tuple[int, str], str] = {}
+        # The fence of each reservation: a release made again after the name was reserved
+        # anew by a later command (a rename back, in one batch) leaves it, as in store.py.
+        self.name_fences: dict[tuple[int, str], Fence | None] = {}
         self.log: dict[str, LogEntry] = {}
         self.done: set[str] = set()
         self.fenced_writes = 0
@@ -50,12 +53,20 @@ class MemoryStore:
         names = {n: self.names[n] for n in reads.names if n in self.names}
         return Snapshot(active, groups, names, frozenset(stored))
 
-    async def reserve_name(self, effect: m.ReserveName, fence: Fence | None = None) -> str:
-        return self.names.setdefault((effect.org_id, effect.name), effect.group_id)
+    async def reserve_name(self, effect: m.ReserveName, fence: Fence | None = None,
+                           command: str | None = None) -> str:
+        name = (effect.org_id, effect.name)
+        if name not in self.names:
+            self.names[name], self.name_fences[name] = effect.group_id, fence
+        return self.names[name]
 
     async def release_name(self, effect: m.ReleaseName, fence: Fence | None = None) -> None:
-        if self.names.get((effect.org_id, effect.name)) == effect.group_id:
-            del self.names[(effect.org_id, effect.name)]
+        name = (effect.org_id, effect.name)
+        held = self.name_fences.get(name)
+        newer = fence is not None and held is not None and held.partition == fence.partition \
+            and held.offset >= fence.offset
+        if self.names.get(name) == effect.group_id and not newer:
+            del self.names[name]
 
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
         for entry in entries:
@@ -70,12 +81,16 @@ class MemoryStore:
 
     async def apply(self, effects: Sequence[tuple[m.Effect, Fence | None]],
                     stored_claims: frozenset[m.ClaimKey] = frozenset()) -> None:
-        # One process, no zombies: fences change nothing here.
+        # One process, no zombies: fences change nothing here. Releases come after the
+        # groups' writes, as Store.apply makes them.
         for effect, _ in effects:
             if isinstance(effect, m.SetClaim):
                 self._set_claim(effect)
             elif isinstance(effect, m.SaveGroup):
                 self.groups[effect.group.id] = _group_doc(effect.group)
+        for effect, fence in effects:
+            if isinstance(effect, m.ReleaseName):
+                await self.release_name(effect, fence)
 
     def _set_claim(self, effect: m.SetClaim) -> None:
         key = effect.key
