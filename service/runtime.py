@@ -22,6 +22,7 @@ from service.retry import retry
 from service.settings import Settings
 from service.store import Store, connect
 from service.store_retention import CommandLogExpiry
+from service.store_seeded import SeededBugStore
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ class Runtime(mode.Service):
                     await asyncio.wait_for(producer.start(), timeout)
                     self._producer = producer
                 client = connect(self.settings)
-                store = Store(client[self.settings.mongo_database],
-                              fence=self.settings.write_fence)
+                store = _store(self.settings, client[self.settings.mongo_database])
                 await store.ensure_indexes()
                 self._store = store
         return self._store
@@ -98,6 +98,12 @@ class Runtime(mode.Service):
             await asyncio.wait_for(self._producer.stop(), self.settings.network_timeout_seconds)
         if self._store is not None:
             await self._store.db.client.close()
+
+
+def _store(settings: Settings, db: Any) -> Store:
+    if settings.seeded_bug:
+        return SeededBugStore(db, settings.seeded_bug, fence=settings.write_fence)
+    return Store(db, fence=settings.write_fence)
 
 
 async def expiry_passes(expiry: CommandLogExpiry, settings: Settings,

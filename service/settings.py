@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # every command topic) is dropped before the agent sees it, as a message lost between
     # the fetch and the agent would be. Shows that such a hole is read again, not skipped.
     drop_deliveries: str = ""
+    # Test only: run with a known bug (service/store_seeded.py), to show the chaos checker
+    # reports it.
+    seeded_bug: Literal["", "no_dedupe", "lazy_name_release"] = ""
 
     # How long a processed command is remembered (a repeat within it is answered from the
     # command log; a later one is treated as new). 8 days: longer than Kafka's defaults for

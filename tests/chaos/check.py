@@ -383,11 +383,13 @@ def _interleave(queues: list[list[_Step]], model: Model,
             pos[i] -= 1
             budget -= 1
             continue
-        # No order explains what was seen: take the earliest head as it is, and go on.
+        # No order explains what was seen: take the earliest head as it is, and go on. It
+        # is unexplained if the model answers it otherwise, or real time says it must wait.
         heads = [i for i, q in enumerate(queues) if pos[i] < len(q)]
         i = min(heads, key=lambda j: queues[j][pos[j]].at)
-        step = queues[i][pos[i]]
-        if not step.reserve:  # a reservation has no answer: its update's tells
+        step, early = queues[i][pos[i]], waits(i)
+        matches, _ = _take(model, step)
+        if not step.reserve and (early or not matches):  # a reservation has no answer
             unexplained.append((step, model.apply(step.command, step.at)))
         pos[i] += 1
         trail.clear()

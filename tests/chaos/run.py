@@ -59,6 +59,11 @@ class Plan:
 
 FULL = Plan(10_000, 50.0, kills=(15, 45, 80, 120, 165), broker_restarts=(60, 140),
             db_outage=(92, 30), zombie=180)
+# A worker with a seeded bug (BADGES_SEEDED_BUG), without faults: the bug alone must show.
+SEEDED = Plan(1_000, 25.0, kills=(), broker_restarts=(), db_outage=None, zombie=None)
+# The report counters each seeded bug must show up in (one of them at least).
+SEEDED_BUGS = {"no_dedupe": ("double_effects",),
+               "lazy_name_release": ("realtime_violations", "mismatched_answers")}
 # The full run's contention (40 names per org) in fewer commands.
 SMALL = Plan(1_500, 25.0, kills=(6,), broker_restarts=(16,), db_outage=(28, 10), zombie=44)
 

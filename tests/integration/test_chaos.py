@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.__main__ import FAILURES, settings_for, show
-from tests.chaos.run import SMALL, run
+from tests.chaos.run import SEEDED, SEEDED_BUGS, SMALL, run
 from tests.infra.containers import Servers
 
 pytestmark = pytest.mark.integration
@@ -27,3 +27,16 @@ async def test_a_small_chaos_run_loses_nothing_and_applies_everything_once(
     assert report["answered"] == report["commands"] == SMALL.count
     assert (report["worker_kills"], report["broker_restarts"], report["zombie_pauses"]) == \
         (1, 1, 1)
+
+
+@pytest.mark.timeout(600)  # about a minute each
+@pytest.mark.parametrize("bug", sorted(SEEDED_BUGS))
+async def test_a_worker_with_a_seeded_bug_is_reported(
+    stack: Servers, tmp_path: Path, bug: str
+) -> None:
+    settings = settings_for(stack.kafka_bootstrap, stack.mongo_url).model_copy(
+        update={"seeded_bug": bug})
+    report = await run(SEEDED, settings, stack, tmp_path)
+    print(show(report))
+    assert report["lost"] == 0 and report["answered"] == SEEDED.count
+    assert any(report[k] for k in SEEDED_BUGS[bug]), json.dumps(report, indent=2)
