@@ -51,9 +51,15 @@ class OffsetLedger(Generic[K]):
 
     def start(self, positions: Mapping[K, int]) -> None:
         """The partitions are read from these offsets (after an assignment or a seek to
-        the committed offsets); what was taken before and not finished comes again."""
+        the committed offsets); what was taken before and not finished comes again.
+
+        Finished work stays finished: faust also seeks a partition it holds back to its
+        committed offset during a rebalance, while events taken before still finish (and
+        are committed before the partition goes); their copies read again are skipped by
+        `finished`. Only a partition not held (new, or forgotten) starts afresh."""
         for tp, offset in positions.items():
-            self._partitions[tp] = _Cursors(offset, offset)
+            held = self._partitions.get(tp)
+            self._partitions[tp] = _Cursors(offset, max(offset, held.done) if held else offset)
 
     def forget(self, tps: Iterable[K]) -> None:
         """The partitions were revoked: nothing of theirs is committed from here."""
@@ -91,4 +97,4 @@ class OffsetLedger(Generic[K]):
 
     def idle(self) -> dict[K, int]:
         """Partitions with nothing in flight, and the offset each expects next."""
-        return {tp: c.taken for tp, c in self._partitions.items() if c.taken == c.done}
+        return {tp: c.taken for tp, c in self._partitions.items() if c.taken <= c.done}

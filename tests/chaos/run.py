@@ -4,7 +4,12 @@
 `plan.rate` per second from a separate process while two workers share the partitions, and
 meanwhile, one after the other at the plan's times: SIGKILLs a worker (restarting it after
 1 to 5 s), restarts the Kafka broker (its data kept), stops MongoDB for a while, and
-freezes a worker with SIGSTOP past the session timeout (a zombie), then resumes it. Once
+freezes a worker past the session timeout (a zombie) with a write to the claims in flight:
+each worker reaches MongoDB through a forwarder, which holds that write; while the worker
+is frozen, a newer command for one of the held claims is published and answered by the
+partition's new owner; then the worker resumes and its write goes on. What it would have
+written is read from the held bytes, and the stored claims show whether it was fenced
+(`fenced_writes`: held claims the database shows newer than the zombie's write). Once
 every message is answered it reads back the command topics, the results and dead letters,
 and the database, runs the checker (check.py) and returns the report. Meanwhile an observer
 outside the workers reads the results as they come and notes when each answer was first
@@ -24,20 +29,24 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 
 from service.settings import Settings
 from tests.chaos.check import Answer, Record, Stored, check
-from tests.chaos.fuzz import TOPICS
+from tests.chaos.fuzz import CLAIMS, TOPICS, entity_key
+from tests.chaos.held import claim_updates
 from tests.chaos.model import stored_form, verdict
 from tests.chaos.workload import Message, commands
-from tests.infra.containers import Servers, wait_for_mongo
+from tests.infra.containers import Servers, free_port, wait_for_mongo
+from tests.infra.forward import Hold, forwarding
 from tests.infra.worker import WorkerProcess
 
 Doc = dict[str, Any]
@@ -71,7 +80,15 @@ SMALL = Plan(1_500, 25.0, kills=(6,), broker_restarts=(16,), db_outage=(28, 10),
 class _Run:
     def __init__(self, plan: Plan, settings: Settings, servers: Servers, workdir: Path) -> None:
         self.plan, self.settings, self.servers, self.workdir = plan, settings, servers, workdir
-        self.workers = [WorkerProcess(settings, workdir / f"worker-{i}.log") for i in (0, 1)]
+        self.ports = [free_port(), free_port()]  # each worker's way to MongoDB
+        self.holds = [Hold(_claims_update), Hold(_claims_update)]
+        # A held write that times out in the worker still reaches MongoDB once released.
+        self.workers = [WorkerProcess(settings.model_copy(update={
+            "mongo_url": f"mongodb://127.0.0.1:{port}/?directConnection=true"}),
+            workdir / f"worker-{i}.log") for i, port in enumerate(self.ports)]
+        self.received: dict[tuple[Any, Any], float] = {}
+        self.awaited: dict[tuple[Any, Any], asyncio.Event] = {}  # answers waited for
+        self.zombie_writes: dict[str, Doc] = {}  # claim _id -> the fields it would set
         self.rnd = random.Random(plan.seed)
         self.counts = {"worker_kills": 0, "broker_restarts": 0, "db_outage_seconds": 0,
                        "zombie_pauses": 0}
@@ -93,28 +110,70 @@ class _Run:
     async def restart_broker(self) -> None:
         container = self._container(self.servers.kafka_container, "Kafka")
         self.log("restarting the Kafka broker")
-        await asyncio.to_thread(container.stop, timeout=10)
+        await _stop(container)
         await asyncio.to_thread(container.start)
         self.counts["broker_restarts"] += 1
 
     async def db_outage(self, seconds: float) -> None:
         container = self._container(self.servers.mongo_container, "MongoDB")
         self.log(f"MongoDB down for {seconds:.0f}s")
-        await asyncio.to_thread(container.stop, timeout=10)
+        await _stop(container)
         await asyncio.sleep(seconds)
         await asyncio.to_thread(container.start)
         await asyncio.to_thread(wait_for_mongo, self.servers.mongo_url)
         self.counts["db_outage_seconds"] += int(seconds)
 
     async def zombie(self) -> None:
-        worker = self.rnd.choice(self.workers)
+        n = self.rnd.randrange(len(self.workers))
+        worker, hold = self.workers[n], self.holds[n]
         assert worker.process is not None
         seconds = self.settings.kafka_session_timeout_seconds + 4
-        self.log(f"SIGSTOP {worker.log_path.name} for {seconds:.0f}s")
+        hold.arm()
+        try:
+            await asyncio.wait_for(hold.caught.wait(), NETWORK_TIMEOUT)
+        except TimeoutError:
+            self.log(f"{worker.log_path.name} wrote no claim in {NETWORK_TIMEOUT:.0f}s")
+        self.log(f"SIGSTOP {worker.log_path.name} for {seconds:.0f}s or more, "
+                 f"a write to the claims held")
         worker.process.send_signal(signal.SIGSTOP)
-        await asyncio.sleep(seconds)
-        worker.process.send_signal(signal.SIGCONT)
+        try:
+            self.zombie_writes = claim_updates(hold.held)
+            started = time.monotonic()
+            if self.zombie_writes:
+                await self._newer_command(*next(iter(self.zombie_writes.items())))
+            await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
+        finally:
+            worker.process.send_signal(signal.SIGCONT)
+            hold.release()
         self.counts["zombie_pauses"] += 1
+
+    async def _newer_command(self, claim: str, held: Doc) -> None:
+        """Publish a command for the held claim, and wait until it is answered (by the new
+        owner of its partition): the claim is then stored newer than the held write. The
+        new owner applies the zombie's logged decisions first, so the claim is as the held
+        write leaves it, and the opposite command changes it."""
+        org, badge, owner, reference = claim.split(":", 3)
+        kind = "UnclaimBadge" if held.get("isActive") else "ClaimBadge"
+        command = {"commandId": str(uuid.uuid4()), "type": kind, "orgId": int(org),
+                   "actorId": 1, "issuedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   "payload": {"badgeId": badge, "ownerType": owner, "referenceId": reference}}
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    acks="all")
+        await asyncio.wait_for(producer.start(), NETWORK_TIMEOUT)
+        try:
+            await asyncio.wait_for(producer.send_and_wait(
+                f"{self.settings.topic_prefix}.{CLAIMS}.v1", json.dumps(command).encode(),
+                key=entity_key(command)), NETWORK_TIMEOUT)
+        finally:
+            await asyncio.wait_for(producer.stop(), NETWORK_TIMEOUT)
+        answered = (int(org), command["commandId"])
+        event = self.awaited.setdefault(answered, asyncio.Event())
+        if answered in self.received:
+            event.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), ANSWER_TIMEOUT)
+        self.log(f"newer command for held claim {claim}: "
+                 f"{'answered' if answered in self.received else 'NOT answered'}")
 
     @staticmethod
     def _container(container: Any, what: str) -> Any:
@@ -140,12 +199,19 @@ class _Run:
     # -- the run ------------------------------------------------------------------------
 
     async def go(self, messages: list[Message]) -> Doc:
+        async with contextlib.AsyncExitStack() as forwarders:
+            target = self.servers.mongo_url.removeprefix("mongodb://")
+            for port, hold in zip(self.ports, self.holds, strict=True):
+                await forwarders.enter_async_context(forwarding(port, target, hold))
+            return await self._go(messages)
+
+    async def _go(self, messages: list[Message]) -> Doc:
         started = time.monotonic()
         for worker in self.workers:
             worker.start(wait=False)
         for worker in self.workers:
             await asyncio.to_thread(worker.wait_ready)
-        received: dict[tuple[Any, Any], float] = {}
+        received = self.received
         observer = asyncio.create_task(self._observe(received))
         producer = self._producer(messages)
         self.log(f"publishing {len(messages)} commands at {self.plan.rate}/s")
@@ -157,16 +223,21 @@ class _Run:
             if producer.returncode != 0:
                 raise RuntimeError(f"the producer exited with {producer.returncode}")
             answers, letters = await self._await_answers(messages)
-        finally:
+        finally:  # also when a fault failed: no process outlives its run
             observer.cancel()
-        for worker in self.workers:
-            await asyncio.to_thread(worker.stop)
+            if producer.poll() is None:
+                producer.kill()
+            for worker in self.workers:
+                await asyncio.to_thread(worker.stop)
         records, stored = await self._command_records(), await self._stored()
         # Everything the check reads, to check it again offline (pickle.load, then check).
         observed = (records, answers, letters, stored, received)
         (self.workdir / "observed.pickle").write_bytes(pickle.dumps(observed))
         found = check(*observed)
-        report = {**found.counts(), **self.counts, "fenced_writes": self._fenced(),
+        fenced = await self._fenced()
+        report = {**found.counts(), **self.counts, "fenced_writes": fenced,
+                  "zombie_unfenced": int(self.counts["zombie_pauses"] > 0 and not fenced),
+                  "fenced_logged": self._fenced_logged(),
                   "seconds": round(time.monotonic() - started, 1)}
         return {**report, "examples": found.examples}
 
@@ -192,12 +263,20 @@ class _Run:
         await asyncio.wait_for(consumer.start(), NETWORK_TIMEOUT)
         try:
             while True:
-                batches = await consumer.getmany(timeout_ms=200)
+                try:
+                    batches = await consumer.getmany(timeout_ms=200)
+                except KafkaError as exc:  # the broker restarting: read on once it is back
+                    self.log(f"observer: {exc!r}; reading on")
+                    await asyncio.sleep(0.5)
+                    continue
                 now = time.time()
                 for r in (r for records in batches.values() for r in records):
                     with contextlib.suppress(ValueError, AttributeError):
                         event = json.loads(r.value)
-                        received.setdefault((event.get("orgId"), event.get("commandId")), now)
+                        key = (event.get("orgId"), event.get("commandId"))
+                        received.setdefault(key, now)
+                        if key in self.awaited:
+                            self.awaited[key].set()
         finally:
             await asyncio.wait_for(consumer.stop(), NETWORK_TIMEOUT)
 
@@ -266,10 +345,43 @@ class _Run:
         return Stored(claims, groups, names, [d["_id"] for d in log],
                       {d["_id"]: d["loggedAt"] for d in log if "loggedAt" in d})
 
-    def _fenced(self) -> int:
+    async def _fenced(self) -> int:
+        """Held claims the database shows other than the zombie would have written them."""
+        if not self.zombie_writes:
+            return 0
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(self.settings.mongo_url,
+                                                         timeoutMS=60_000)
+        try:
+            stored = {d["_id"]: d.get("fence") async for d in
+                      client[self.settings.mongo_database]["badge_claims"].find(
+                          {"_id": {"$in": list(self.zombie_writes)}}, {"fence": 1})}
+        finally:
+            await client.close()
+        return sum(1 for claim, held in self.zombie_writes.items()
+                   if stored.get(claim) != held.get("fence"))
+
+    def _fenced_logged(self) -> int:
+        """What the workers logged as fenced (they also count refused same-position
+        writes, which leave the database as the zombie would have)."""
         text = "".join(w.log_path.read_text(errors="replace") for w in self.workers
                        if w.log_path.exists())
         return sum(int(n) for n in re.findall(r"fenced (\d+) stale writes", text))
+
+
+async def _stop(container: Any) -> None:
+    """Stop a container; if podman cannot within its timeout (seen on a machine at load 80:
+    "given PIDs did not die within timeout"), kill it, as a crash would."""
+    try:
+        await asyncio.to_thread(container.stop, timeout=10)
+    except Exception as exc:
+        print(f"[chaos] stopping {container.name} failed ({exc}); killing it", flush=True)
+        with contextlib.suppress(Exception):  # already stopped after all: start() will tell
+            await asyncio.to_thread(container.kill)
+
+
+def _claims_update(data: bytes) -> bool:
+    """An OP_MSG whose command is an update of badge_claims."""
+    return b"\x02update\x00" in data and b"badge_claims\x00" in data
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -21,6 +21,7 @@ class Hold:
         self._open = asyncio.Event()
         self._open.set()
         self.caught = asyncio.Event()  # set once a request is held
+        self.held = b""  # the chunk that was held (the first bytes of the request)
 
     def arm(self) -> None:
         self._open.clear()
@@ -30,6 +31,7 @@ class Hold:
 
     async def check(self, data: bytes) -> None:
         if not self._open.is_set() and self._matches(data):
+            self.held = data
             self.caught.set()
             await self._open.wait()
 

@@ -54,8 +54,23 @@ def test_unknown_and_forgotten_partitions_commit_nothing() -> None:
 def test_a_restart_reads_again_from_the_committed_offset() -> None:
     ledger = started()
     assert ledger.admit(TP, 5) is Admit.TAKE and ledger.admit(TP, 6) is Admit.TAKE
-    ledger.start({TP: 5})  # a rebalance: 5 and 6 come again
+    ledger.forget([TP])  # revoked, then assigned again: 5 and 6 come again
+    ledger.start({TP: 5})
     assert ledger.admit(TP, 5) is Admit.TAKE and ledger.committable(TP) == 5
+
+
+def test_a_seek_back_while_held_keeps_what_finished_and_what_is_in_flight() -> None:
+    ledger = started()
+    assert [ledger.admit(TP, o) for o in (5, 6, 7, 8)] == [Admit.TAKE] * 4
+    assert ledger.finished(TP, 5) and ledger.finished(TP, 6)
+    ledger.start({TP: 5})  # faust seeks to the committed offset mid-rebalance
+    assert ledger.committable(TP) == 7  # 5 and 6 finished: they stay finished
+    assert ledger.finished(TP, 7) and ledger.finished(TP, 8)  # in flight, finishing now
+    assert ledger.committable(TP) == 9
+    # The copies read again are taken, and their finishing changes nothing.
+    assert [ledger.admit(TP, o) for o in (5, 6, 7, 8, 9)] == [Admit.TAKE] * 5
+    assert not ledger.finished(TP, 5) and ledger.committable(TP) == 9
+    assert ledger.finished(TP, 9) and ledger.committable(TP) == 10
 
 
 def test_the_start_is_the_committed_offset_unless_the_partition_no_longer_holds_it() -> None:
