@@ -199,18 +199,20 @@ async def test_after_a_partition_count_change_the_old_partitions_backlog_does_no
     badge = _badge_in_partition(1, 2)
     async with BadgesClient(one) as client:
         with running(one, tmp_path):
-            await ok(client, await client.claim(ORG, ACTOR, badge, "Loyalty", REF))  # 0@0
-        unclaim = await client.unclaim(ORG, ACTOR, badge, "Loyalty", REF)  # 0@1
-        await commit(one, claims, {0: 2})  # the old partition's backlog waits
+            for send in (client.claim, client.unclaim):  # 0@0, 0@1
+                await ok(client, await send(ORG, ACTOR, badge, "Loyalty", REF))
+        claim = await client.claim(ORG, ACTOR, badge, "Loyalty", REF)  # 0@2
+        await commit(one, claims, {0: 3})  # the old partition's backlog waits
         await add_partitions(one, claims, 2)
         async with BadgesClient(one) as fresh:  # metadata with both partitions
             with running(one, tmp_path):
-                await ok(fresh, await fresh.claim(ORG, ACTOR, badge, "Loyalty", REF))  # 1@0
+                for send in (fresh.claim, fresh.unclaim):  # 1@0, 1@1
+                    await ok(fresh, await send(ORG, ACTOR, badge, "Loyalty", REF))
         newer = await claim_doc(mongo_db, badge)
-        await commit(one, claims, {0: 1})  # the backlog is read after the newer claim
+        await commit(one, claims, {0: 2})  # the backlog is read after the newer commands
         with running(one, tmp_path):
-            backlog = await client.result(unclaim, WAIT)
-    assert newer["fence"]["p"] == 1 and newer["isActive"] is True
-    # The older unclaim from the old partition neither lands nor says it did.
-    assert (await claim_doc(mongo_db, badge))["isActive"] is True
+            backlog = await client.result(claim, WAIT)
+    assert newer["fence"]["p"] == 1 and newer["isActive"] is False
+    # The older claim from the old partition neither lands nor says it did.
+    assert (await claim_doc(mongo_db, badge))["isActive"] is False
     assert not backlog.ok and codes(backlog) == [SUPERSEDED], backlog
