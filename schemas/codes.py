@@ -34,6 +34,7 @@ class Code(enum.IntEnum):
     GROUP_NOT_FOUND = 9004, "Group not found"
     INVALID_FIELD = 9005, "Invalid field value"
     GROUP_NAME_MANDATORY = 9006, "Group Name is Mandatory."
+    SUPERSEDED = 9007, "Not applied: a newer command about it was applied first"
     # Answered by the REST gateway itself, never carried by a result event.
     UNAUTHORIZED = 9010, "Missing or wrong credentials"
     IDEMPOTENCY_KEY_REUSED = 9011, "Idempotency-Key already used with a different request"

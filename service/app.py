@@ -12,6 +12,7 @@ import faust
 
 from schemas import CommandType, Topics, parse
 from service.consumer import LedgerApp
+from service.epochs import EpochTable
 from service.faults import DroppedDeliveries
 from service.handler import Incoming, Origin, Stored, store_batch
 from service.http import Endpoints
@@ -49,6 +50,11 @@ def create_app(settings: Settings) -> LedgerApp:
     )
     runtime = Runtime(settings)
     app.service(cast(Any, runtime))  # faust accepts an instance; its stubs say class
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        runtime.assigned()
+
     if settings.http_port != "off":
         app.service(cast(Any, Endpoints(settings, app, runtime)))
     topics = Topics(settings.topic_prefix)
@@ -80,7 +86,8 @@ def _add_agent(
     drops = DroppedDeliveries(settings.drop_deliveries)
 
     async def store(events: Sequence[Any]) -> Stored:
-        batch = [_incoming(event, accepted) for event in events]
+        epochs = await runtime.epochs(name)  # no round trip but the first after an assignment
+        batch = [_incoming(event, accepted, epochs) for event in events]
         return await store_batch(batch, await runtime.ready())
 
     async def mark_done(keys: Sequence[str]) -> None:
@@ -115,11 +122,12 @@ def _add_agent(
     app.agent(topic, name=name, concurrency=1)(process)
 
 
-def _incoming(event: Any, accepted: frozenset[CommandType]) -> Incoming:
+def _incoming(event: Any, accepted: frozenset[CommandType], epochs: EpochTable) -> Incoming:
     message = event.message
     return Incoming(
         message=parse(message.value, accepted),
         key=message.key,
         value=message.value,
-        origin=Origin(message.topic, message.partition, message.offset, message.timestamp),
+        origin=Origin(message.topic, message.partition, message.offset, message.timestamp,
+                      epochs.of(message.partition, message.offset)),
     )

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 
 from schemas import Command, CommandType, DeadLetter, Invalid, ResultEvent, Unreadable
 from schemas.commands import CreateBadgeGroup
-from service.domain.decisions import new_group_id
+from service.domain.decisions import new_group_id, superseded
 from service.domain.dispatch import decide
 from service.domain.model import Decision, Effect, ReleaseName, ReserveName
 from service.domain.state import Reads, Snapshot
 from service.metrics import DEAD_LETTER, DUPLICATE, ERROR, FENCED_WRITES, OK, Outcome
-from service.store import LogEntry, Store
-from service.store_docs import Fence
+from service.store import LogEntry, Positions, Store
+from service.store_docs import Fence, is_past, written_document
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ class Origin:
     partition: int
     offset: int
     timestamp: float  # seconds since the epoch, from the Kafka record
+    epoch: int = 0  # the fence epoch of its position (service/epochs.py)
+
+    def fence(self) -> Fence:
+        return Fence(self.partition, self.offset, self.epoch)
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class _Batch:
 
     snapshot: Snapshot
     logged: dict[str, LogEntry]
+    positions: Positions  # the fences of the documents the batch writes, as it goes
     answered: dict[str, str] = field(default_factory=dict)
     new_entries: list[LogEntry] = field(default_factory=list)
     origins: list[dict[str, object]] = field(default_factory=list)
@@ -159,10 +164,10 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
     for command in commands:
         reads.add(command)
     # Independent reads: the log lookup does not change what the commands read.
-    logged, snapshot = await asyncio.gather(
+    logged, (snapshot, positions) = await asyncio.gather(
         store.find_logged(log_key(c) for c in commands), store.load(reads)
     )
-    work = _Batch(snapshot, logged)
+    work = _Batch(snapshot, logged, positions)
     fenced_before = store.fenced_writes
     for incoming in batch:
         await _handle_one(incoming, work, store)
@@ -241,14 +246,13 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
         elif _creates(command) and not entry.effects:
             await _drop_orphan_reservation(command, incoming.at, store)
         return entry.result
-    fence = None if _creates(command) else Fence(incoming.origin.partition,
-                                                 incoming.origin.offset)
-    decision = await _decide(command, incoming.at, work, store, fence)
+    origin = incoming.origin
+    fence = None if _creates(command) else origin.fence()
+    decision = await _decide_in_order(command, incoming.at, work, store, fence)
     result = result_json(command, decision)
     work.new_entries.append(LogEntry(log_key(command), result, decision.effects))
-    origin = incoming.origin
     work.origins.append({"topic": origin.topic, "partition": origin.partition,
-                         "offset": origin.offset})
+                         "offset": origin.offset, "epoch": origin.epoch})
     _track(decision.effects, work, fence)
     return result
 
@@ -266,6 +270,24 @@ def _creates(command: Command) -> bool:
     """A group's creation comes from another topic than its updates: it has no fence
     (store_docs explains what protects it instead)."""
     return command.type is CommandType.CREATE_BADGE_GROUP
+
+
+async def _decide_in_order(command: Command, at: float, work: _Batch, store: Store,
+                           fence: Fence | None) -> Decision:
+    """A command whose document already reflects a newer one is superseded, not decided:
+    decided against that newer state, it would be answered as applied while its fenced
+    write is refused. Within an epoch that is a command read again after its consumer
+    group's offsets were reset lower; across epochs, one left in a partition its key has
+    moved from, or a stalled worker's of a topic since recreated."""
+    document = written_document(command)
+    if fence is None or document is None:
+        return await _decide(command, at, work, store, fence)
+    if is_past(work.positions.get(document), fence):
+        return superseded()
+    decision = await _decide(command, at, work, store, fence)
+    if decision.effects:
+        work.positions[document] = fence
+    return decision
 
 
 async def _decide(command: Command, at: float, work: _Batch, store: Store,

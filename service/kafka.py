@@ -16,6 +16,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import TopicAlreadyExistsError
 
+from service.epochs import Layout
+from service.kafka_metadata import topic_ids
 from service.retention import (
     KAFKA_OFFSETS_RETENTION,
     KAFKA_TOPIC_RETENTION,
@@ -172,21 +174,44 @@ def producer(settings: Settings) -> AIOKafkaProducer:
 async def earliest_offsets(settings: Settings, topics: Sequence[str]) -> Earliest:
     """Each partition's earliest offset (the broker's log start offset): a command below it
     can never be delivered again, to any consumer group. Topics the broker does not know
-    are left out. The admin client has no ListOffsets; a consumer without a group has."""
-    timeout = settings.network_timeout_seconds
+    are left out."""
     async with admin_client(settings) as admin:
-        described = await asyncio.wait_for(admin.describe_topics(list(topics)), timeout)
+        described = await asyncio.wait_for(admin.describe_topics(list(topics)),
+                                           settings.network_timeout_seconds)
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described
                   if t["error_code"] == 0 for p in t["partitions"]]
+    return await _list_offsets(settings, partitions, earliest=True)
+
+
+async def _list_offsets(settings: Settings, partitions: list[TopicPartition], earliest: bool
+                        ) -> dict[tuple[str, int], int]:
+    """The partitions' earliest or end offsets. The admin client has no ListOffsets; a
+    consumer without a group has."""
     if not partitions:
         return {}
+    timeout = settings.network_timeout_seconds
     consumer = AIOKafkaConsumer(**connection_options(settings), enable_auto_commit=False)
     try:
         await asyncio.wait_for(consumer.start(), timeout)
-        found = await asyncio.wait_for(consumer.beginning_offsets(partitions), timeout)
+        read = consumer.beginning_offsets if earliest else consumer.end_offsets
+        found = await asyncio.wait_for(read(partitions), timeout)
     finally:
         await asyncio.wait_for(consumer.stop(), timeout)
     return {(tp.topic, tp.partition): offset for tp, offset in found.items()}
+
+
+async def layout(settings: Settings, topic: str) -> Layout:
+    """The topic as the broker describes it now: its id, partition count and end offsets
+    (for its fence epochs, service/epochs.py)."""
+    async with admin_client(settings) as admin:
+        ids = await asyncio.wait_for(topic_ids(admin, [topic]),
+                                     settings.network_timeout_seconds)
+    if topic not in ids:
+        raise RuntimeError(f"the broker does not describe topic {topic}")
+    topic_id, count = ids[topic]
+    ends = await _list_offsets(settings, [TopicPartition(topic, p) for p in range(count)],
+                               earliest=False)
+    return Layout(topic_id, count, {p: offset for (_, p), offset in ends.items()})
 
 
 async def broker_retention(settings: Settings, topics: list[str]) -> BrokerRetention:

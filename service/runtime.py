@@ -16,6 +16,7 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 
 from schemas import Topics
 from service import kafka
+from service.epochs import EpochTable
 from service.handler import Outgoing
 from service.retention import HOUR, Earliest
 from service.retry import retry
@@ -36,6 +37,7 @@ class Runtime(mode.Service):
         self._store: Store | None = None
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._epochs: dict[str, EpochTable] = {}
         super().__init__(**kwargs)
 
     @property
@@ -61,6 +63,24 @@ class Runtime(mode.Service):
                 await store.ensure_indexes()
                 self._store = store
         return self._store
+
+    def assigned(self) -> None:
+        """A new assignment: each topic's epochs are learned again before its next batch.
+        Between assignments they are not: a worker that lost its partitions while stalled
+        keeps the epochs it had, so its stale writes meet the newer epochs' fences."""
+        self._epochs.clear()
+
+    async def epochs(self, topic: str) -> EpochTable:
+        """The topic's fence epochs: once per assignment, the broker's description of the
+        topic against the epochs on record, a new one opened if it changed."""
+        table = self._epochs.get(topic)
+        if table is None:
+            layout = await kafka.layout(self.settings, topic)
+            epochs = await (await self.ready()).open_epochs(topic, layout)
+            table = self._epochs[topic] = EpochTable(tuple(epochs), layout.topic_id)
+            log.info("%s: fence epoch %d (topic id %s, %d partitions)", topic,
+                     epochs[-1].number, layout.topic_id, layout.partitions)
+        return table
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
         """Send the batch's results and dead letters; return once the broker has them all."""

@@ -15,6 +15,7 @@ Collections:
                 `bucket`: the retention bucket it was written in (service/retention.py)
 - commands_expiry  the keys of the entries marked done, per time bucket, for the log's
                 retention (service/store_retention.py)
+- fence_epochs  _id = a command topic: its fence epochs (service/epochs.py), in order
 Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
 Reads and writes go by _id, equality or `$in`: the _id index serves them on MongoDB and on
 the test stack's patched FerretDB (deploy/ferretdb/patches), which scans the whole
@@ -47,6 +48,7 @@ from service.domain.model import (
     SetClaim,
 )
 from service.domain.state import Reads, Snapshot
+from service.epochs import Epoch, Layout, following
 from service.retention import bucket_of
 from service.settings import Settings
 from service.store_codec import effects_from_log, effects_to_log
@@ -57,6 +59,7 @@ from service.store_docs import (
     claim_id,
     claim_op,
     claim_writes,
+    fence_from_doc,
     group_from_doc,
     group_op,
     is_stale,
@@ -69,8 +72,10 @@ from service.store_docs import (
 from service.store_retention import MARKER_BUCKET, CommandLogExpiry
 
 Doc = dict[str, Any]
+Positions = dict[str, Fence]  # a document's _id (as a string): the fence it is at
 DUPLICATE_KEY = 11000
 RESERVATION_ATTEMPTS = 5
+EPOCH_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,20 @@ def connect(settings: Settings) -> AsyncMongoClient[Doc]:
 
 def _log_entry(doc: Doc, pending: bool) -> LogEntry:
     origin = doc.get("origin") or {}
-    fence = Fence(origin["partition"], origin["offset"]) if "offset" in origin else None
+    fence = (Fence(origin["partition"], origin["offset"], origin.get("epoch", 0))
+             if "offset" in origin else None)
     return LogEntry(doc["_id"], doc["result"], effects_from_log(doc["effects"]),
                     pending=pending, fence=fence)
 
 
 def _any_id(ids: Iterable[Any]) -> Doc:
     return {"_id": {"$in": list(ids)}}
+
+
+def _position(doc: Doc, positions: Positions) -> None:
+    fence = fence_from_doc(doc.get("fence"))
+    if fence is not None:
+        positions[str(doc["_id"])] = fence
 
 
 class Store:
@@ -114,6 +126,7 @@ class Store:
         self.names = db["group_names"]
         self.log = db["commands"]
         self.done = db["commands_done"]
+        self.epochs = db["fence_epochs"]
         self.expiry = CommandLogExpiry(db, self.log, self.done, clock)
         # Log entries whose effects this process has applied and whose done-markers may not
         # be stored yet (they are written while the batch's results are published).
@@ -195,27 +208,37 @@ class Store:
 
     # -- reading state ----------------------------------------------------------------
 
-    async def load(self, reads: Reads) -> Snapshot:
-        (active, stored), groups, names = await asyncio.gather(
+    async def load(self, reads: Reads) -> tuple[Snapshot, Positions]:
+        """The state the commands read, and the fences of the documents they would write
+        (read in the same queries)."""
+        (active, stored, claimed), (groups, grouped), names = await asyncio.gather(
             self._claims(reads.claims), self._groups(reads.groups), self._names(reads.names)
         )
-        return Snapshot(active_claims=active, groups=groups, names=names, stored_claims=stored)
+        snapshot = Snapshot(active_claims=active, groups=groups, names=names,
+                            stored_claims=stored)
+        return snapshot, {**claimed, **grouped}
 
-    async def _claims(self, keys: set[ClaimKey]) -> tuple[set[ClaimKey], frozenset[ClaimKey]]:
-        """The keys whose claim is active, and the keys that have a claim document."""
+    async def _claims(self, keys: set[ClaimKey]
+                      ) -> tuple[set[ClaimKey], frozenset[ClaimKey], Positions]:
+        """The keys whose claim is active, the keys that have a claim document, and the
+        fences of those."""
         by_id = {claim_id(k): k for k in keys}
         active, stored = set(), set()
+        positions: Positions = {}
         if by_id:
-            async for doc in self.claims.find(_any_id(by_id), {"isActive": 1}):
+            async for doc in self.claims.find(_any_id(by_id), {"isActive": 1, "fence": 1}):
                 stored.add(by_id[doc["_id"]])
                 if doc["isActive"]:
                     active.add(by_id[doc["_id"]])
-        return active, frozenset(stored)
+                _position(doc, positions)
+        return active, frozenset(stored), positions
 
-    async def _groups(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Group]:
+    async def _groups(self, keys: set[tuple[int, str]]
+                      ) -> tuple[dict[tuple[int, str], Group], Positions]:
         groups: dict[tuple[int, str], Group] = {}
+        positions: Positions = {}
         if not keys:
-            return groups
+            return groups, positions
         # One $in on _id (an index lookup), not an $or of (_id, orgId) pairs (a scan on
         # FerretDB); the org of each group found is checked against the pair asked for.
         query = {"_id": {"$in": [ObjectId(gid) for _, gid in keys]},
@@ -224,7 +247,8 @@ class Store:
             group = group_from_doc(doc)
             if (group.org_id, group.id) in keys:
                 groups[(group.org_id, group.id)] = group
-        return groups
+                _position(doc, positions)
+        return groups, positions
 
     async def _names(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str]:
         names: dict[tuple[int, str], str] = {}
@@ -232,6 +256,36 @@ class Store:
             async for doc in self.names.find(_any_id(name_id(org, n) for org, n in keys)):
                 names[(doc["orgId"], doc["name"])] = str(doc["groupId"])
         return names
+
+    # -- fence epochs -----------------------------------------------------------------
+
+    async def open_epochs(self, topic: str, layout: Layout) -> list[Epoch]:
+        """The topic's epochs, after opening a new one if the broker describes it otherwise
+        than the latest (workers that find the same change at once open it once: each
+        write is conditional on the epochs it read)."""
+        for _ in range(EPOCH_ATTEMPTS):
+            doc = await self.epochs.find_one({"_id": topic})
+            recorded = [Epoch.from_doc(e) for e in doc["epochs"]] if doc else []
+            new = following(recorded, layout)
+            if new is None:
+                return recorded
+            if await self._record_epoch(topic, doc, new):
+                return [*recorded, new]
+        raise RuntimeError(f"the fence epochs of {topic} kept changing")
+
+    async def _record_epoch(self, topic: str, doc: Doc | None, new: Epoch) -> bool:
+        """Append `new`, if the record is still `doc`; False if another worker was first."""
+        if doc is None:
+            try:
+                await self.epochs.insert_one({"_id": topic, "latest": new.number,
+                                              "epochs": [new.as_doc()]})
+            except DuplicateKeyError:
+                return False
+            return True
+        result = await self.epochs.update_one(
+            {"_id": topic, "latest": doc["latest"]},
+            {"$set": {"latest": new.number}, "$push": {"epochs": new.as_doc()}})
+        return result.matched_count == 1
 
     # -- writing ----------------------------------------------------------------------
 

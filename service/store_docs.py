@@ -11,6 +11,10 @@ it changes nothing), and its name reservation is known as the creation's by havi
 A name reservation also records the command that made it: a worker that loses the race to
 log a command (two workers decided it, against names that changed in between) may have
 reserved a name the logged decision does not, which no position would show as stale.
+A fence also carries its epoch (service/epochs.py): offsets order commands only within one
+incarnation of the topic and one partition layout, so a fence of a later epoch is newer
+than any of an earlier one, and two of one epoch compare as above. A fence without an
+epoch was written before epochs existed: it is of epoch 0.
 A document written before fences existed has none and takes any write. Unfenced writes
 (the fence turned off, only to show in tests what it prevents) are those of earlier
 releases.
@@ -25,32 +29,66 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReplaceOne, UpdateOne
 
+from schemas import Command
+from schemas.commands import ClaimBadge, UpdateBadgeGroup
+from service.domain.decisions import claim_key
 from service.domain.model import ClaimKey, Effect, Group, ReserveName, SaveGroup, SetClaim
 
 Doc = dict[str, Any]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Fence:
     partition: int
     offset: int
+    epoch: int = 0
 
     def as_doc(self) -> Doc:
-        return {"p": self.partition, "o": self.offset}
+        doc: Doc = {"p": self.partition, "o": self.offset}
+        if self.epoch:  # epoch 0 is written as before epochs: old workers compare it alike
+            doc["e"] = self.epoch
+        return doc
 
 
 def latest(fences: Iterable[Fence | None]) -> Fence | None:
     known = [f for f in fences if f is not None]
-    return max(known, key=lambda f: f.offset) if known else None
+    return max(known, key=lambda f: (f.epoch, f.offset)) if known else None
+
+
+def _of_epoch(epoch: int) -> Doc:
+    return {"fence.e": epoch} if epoch else {"fence.e": {"$exists": False}}
 
 
 def not_past(fence: Fence) -> Doc:
-    """Matches documents that do not reflect `fence` or a later position of its partition."""
-    return {"$nor": [{"fence.p": fence.partition, "fence.o": {"$gte": fence.offset}}]}
+    """Matches documents that do not reflect `fence` or a later position: one of a later
+    epoch, or of its epoch and partition at or after its offset."""
+    return {"$nor": [{"fence.e": {"$gt": fence.epoch}},
+                     {**_of_epoch(fence.epoch), "fence.p": fence.partition,
+                      "fence.o": {"$gte": fence.offset}}]}
+
+
+def is_past(stored: Fence | None, fence: Fence) -> bool:
+    """True if a document at `stored` reflects `fence` or a later position (`not_past`
+    would not match it)."""
+    if stored is None or stored.epoch < fence.epoch:
+        return False
+    return stored.epoch > fence.epoch or (stored.partition == fence.partition
+                                          and stored.offset >= fence.offset)
 
 
 def fence_from_doc(doc: Doc | None) -> Fence | None:
-    return Fence(doc["p"], doc["o"]) if doc else None
+    return Fence(doc["p"], doc["o"], doc.get("e", 0)) if doc else None
+
+
+def written_document(command: Command) -> str | None:
+    """The _id (as a string) of the fenced document the command would write, if any (a
+    creation's writes are not fenced)."""
+    payload = command.payload
+    if isinstance(payload, ClaimBadge):  # an UnclaimBadge too
+        return claim_id(claim_key(command.orgId, payload))
+    if isinstance(payload, UpdateBadgeGroup):
+        return payload.groupId.lower()
+    return None
 
 
 # -- claims -----------------------------------------------------------------------------
@@ -183,8 +221,8 @@ def makes(effects: Iterable[Effect], reservation: Doc) -> bool:
 def same_reservation(doc: Doc) -> Doc:
     """Matches this reservation, not a later one of the same name."""
     fence = doc.get("fence")
-    made_by = {"fence.p": fence["p"], "fence.o": fence["o"]} if fence else {
-        "fence": {"$exists": False}}
+    made_by = {**_of_epoch(fence.get("e", 0)), "fence.p": fence["p"],
+               "fence.o": fence["o"]} if fence else {"fence": {"$exists": False}}
     return {"_id": doc["_id"], "groupId": doc["groupId"], **made_by}
 
 
@@ -202,6 +240,4 @@ def is_stale(reservation: Doc, group: Doc | None) -> bool:
     made_by = fence_from_doc(reservation.get("fence"))
     if made_by is None:  # made by the creation, which the stored group is past
         return True
-    stored = fence_from_doc(group.get("fence"))
-    return (stored is not None and stored.partition == made_by.partition
-            and stored.offset >= made_by.offset)
+    return is_past(fence_from_doc(group.get("fence")), made_by)

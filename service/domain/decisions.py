@@ -39,6 +39,13 @@ def unclaim(key: ClaimKey, active: bool, actor_id: int, at: float) -> Decision:
     )
 
 
+def superseded() -> Decision:
+    """A command older than the state of what it is about (read again after its consumer
+    group's offsets were reset lower, or left in a partition its key has moved from):
+    nothing to apply, and the answer says it was not applied."""
+    return Decision(Envelope.failure(Problem.of(Code.SUPERSEDED)))
+
+
 def new_group_id(org_id: int, command_id: str, at: float) -> str:
     """An ObjectId derived from the command, so a redelivered create makes the same group.
 

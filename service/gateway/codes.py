@@ -13,15 +13,16 @@ from schemas.commands import CommandType
 # 400: what the worker decides about the body's fields and the path's id.
 COMMAND_CODES: dict[CommandType, tuple[Code, ...]] = {
     CommandType.CLAIM_BADGE: (Code.INVALID_ENUM, Code.OWNER_ID_MANDATORY,
-                              Code.INVALID_BADGE_ID, Code.INVALID_FIELD),
+                              Code.INVALID_BADGE_ID, Code.INVALID_FIELD, Code.SUPERSEDED),
     CommandType.UNCLAIM_BADGE: (Code.INVALID_ENUM, Code.OWNER_ID_MANDATORY,
                                 Code.CLAIM_NOT_FOUND, Code.INVALID_BADGE_ID,
-                                Code.INVALID_FIELD),
+                                Code.INVALID_FIELD, Code.SUPERSEDED),
     CommandType.CREATE_BADGE_GROUP: (Code.GROUP_RANK_MANDATORY, Code.GROUP_NAME_NOT_UNIQUE,
                                      Code.INVALID_FIELD, Code.GROUP_NAME_MANDATORY),
     CommandType.UPDATE_BADGE_GROUP: (Code.GROUP_RANK_MANDATORY, Code.GROUP_NAME_NOT_UNIQUE,
                                      Code.INVALID_GROUP_ID, Code.GROUP_NOT_FOUND,
-                                     Code.INVALID_FIELD, Code.GROUP_NAME_MANDATORY),
+                                     Code.INVALID_FIELD, Code.GROUP_NAME_MANDATORY,
+                                     Code.SUPERSEDED),
 }
 # 200 with a warning.
 COMMAND_WARNINGS: dict[CommandType, tuple[Code, ...]] = {

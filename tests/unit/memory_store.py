@@ -18,7 +18,7 @@ from service.domain import model as m
 from service.domain.state import Reads, Snapshot
 from service.handler import Incoming, Origin, Outgoing, store_batch
 from service.store import LogEntry
-from service.store_docs import Fence
+from service.store_docs import Fence, is_past
 
 Doc = dict[str, Any]
 # The topic suffix of each command topic, and the types it carries.
@@ -45,13 +45,14 @@ class MemoryStore:
         return {k: replace(self.log[k], pending=k not in self.done)
                 for k in keys if k in self.log}
 
-    async def load(self, reads: Reads) -> Snapshot:
+    async def load(self, reads: Reads) -> tuple[Snapshot, dict[str, Fence]]:
         stored = {k for k in reads.claims if claim_id(k) in self.claims}
         active = {k for k in stored if self.claims[claim_id(k)]["isActive"]}
         groups = {(org, gid): _group(self.groups[gid]) for org, gid in reads.groups
                   if gid in self.groups and self.groups[gid]["orgId"] == org}
         names = {n: self.names[n] for n in reads.names if n in self.names}
-        return Snapshot(active, groups, names, frozenset(stored))
+        # No positions: one process, no zombies, no epochs (see `apply`).
+        return Snapshot(active, groups, names, frozenset(stored)), {}
 
     async def reserve_name(self, effect: m.ReserveName, fence: Fence | None = None,
                            command: str | None = None) -> str:
@@ -63,8 +64,7 @@ class MemoryStore:
     async def release_name(self, effect: m.ReleaseName, fence: Fence | None = None) -> None:
         name = (effect.org_id, effect.name)
         held = self.name_fences.get(name)
-        newer = fence is not None and held is not None and held.partition == fence.partition \
-            and held.offset >= fence.offset
+        newer = fence is not None and is_past(held, fence)
         if self.names.get(name) == effect.group_id and not newer:
             del self.names[name]
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from schemas import OwnerType
 from service.domain.model import ClaimKey, Group, SaveGroup, SetClaim
-from service.store_docs import Fence, claim_doc, claim_op, claim_writes, group_op, is_stale
+from service.store_docs import (
+    Fence,
+    claim_doc,
+    claim_op,
+    claim_writes,
+    group_op,
+    is_past,
+    is_stale,
+)
 
 KEY = ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.LOYALTY, "a:b")
 OTHER = ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.MILESTONES, "m")
@@ -23,7 +31,9 @@ def test_many_effects_on_a_stored_claim_make_one_update_fenced_by_the_last() -> 
     assert new == []
     ops = [claim_op(w) for w in existing]
     assert ops[0]._filter == {"_id": "1:6581281e8f68666070de15c5:Loyalty:a:b",
-                              "$nor": [{"fence.p": 0, "fence.o": {"$gte": 110}}]}
+                              "$nor": [{"fence.e": {"$gt": 0}},
+                                       {"fence.e": {"$exists": False}, "fence.p": 0,
+                                        "fence.o": {"$gte": 110}}]}
     assert ops[0]._doc == {"$set": {"isActive": True, "lastUpdatedBy": 100,
                                     "lastUpdatedOn": 100.0, "fence": {"p": 0, "o": 110}}}
     assert not ops[0]._upsert  # a fenced write never upserts over a newer document
@@ -52,7 +62,9 @@ def test_a_creation_only_inserts_and_an_update_only_lands_on_an_older_group() ->
     assert create._upsert is True and create._filter == {"_id": create._filter["_id"]}
     update = group_op([(SaveGroup(GROUP.renamed("Silver", 1, 3, 4.0)), Fence(2, 9))])
     assert not update._upsert
-    assert update._filter["$nor"] == [{"fence.p": 2, "fence.o": {"$gte": 9}}]
+    assert update._filter["$nor"] == [{"fence.e": {"$gt": 0}},
+                                      {"fence.e": {"$exists": False}, "fence.p": 2,
+                                       "fence.o": {"$gte": 9}}]
     assert update._doc["$set"]["name"] == "Silver"
 
 
@@ -64,3 +76,17 @@ def test_a_reservation_is_stale_once_its_group_is_stored_past_it_under_another_n
     assert is_stale(made_at_7, {"name": "Silver", "fence": {"p": 1, "o": 7}})
     assert not is_stale(made_at_7, {"name": "Silver", "fence": {"p": 0, "o": 9}})
     assert is_stale({"name": "Gold"}, {"name": "Silver"})  # the creation's, renamed since
+
+
+def test_fences_compare_only_within_an_epoch_and_a_later_epoch_is_newer() -> None:
+    op = group_op([(SaveGroup(GROUP.renamed("Silver", 1, 3, 4.0)), Fence(2, 9, epoch=3))])
+    assert op._filter["$nor"] == [{"fence.e": {"$gt": 3}},
+                                  {"fence.e": 3, "fence.p": 2, "fence.o": {"$gte": 9}}]
+    assert op._doc["$set"]["fence"] == {"p": 2, "o": 9, "e": 3}
+    assert is_past(Fence(0, 0, epoch=1), Fence(2, 9))  # any write of an earlier epoch
+    assert not is_past(Fence(2, 90), Fence(2, 9, epoch=1))  # offsets started again
+    assert is_past(Fence(2, 9, epoch=1), Fence(2, 9, epoch=1))
+    assert not is_past(Fence(1, 9, epoch=1), Fence(2, 3, epoch=1))  # another partition
+    made_in_1 = {"name": "Gold", "fence": {"p": 1, "o": 0, "e": 1}}
+    assert not is_stale(made_in_1, {"name": "Silver", "fence": {"p": 1, "o": 7}})
+    assert is_stale(made_in_1, {"name": "Silver", "fence": {"p": 0, "o": 0, "e": 2}})
