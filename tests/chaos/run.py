@@ -124,17 +124,26 @@ class _Run:
         self.counts["db_outage_seconds"] += int(seconds)
 
     async def zombie(self) -> None:
-        n = self.rnd.randrange(len(self.workers))
+        """Freeze a worker with its next update of the claims held in flight: both
+        workers' next one is held, the first caught decides which (the other may hold no
+        claims partition at the moment), the other goes on."""
+        for hold in self.holds:
+            hold.arm()
+        waits = [asyncio.create_task(hold.caught.wait()) for hold in self.holds]
+        await asyncio.wait(waits, timeout=NETWORK_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        caught = [n for n, hold in enumerate(self.holds) if hold.caught.is_set()]
+        n = caught[0] if caught else self.rnd.randrange(len(self.workers))
+        for other, hold in enumerate(self.holds):
+            if other != n:
+                hold.release()
         worker, hold = self.workers[n], self.holds[n]
         assert worker.process is not None
         seconds = self.settings.kafka_session_timeout_seconds + 4
-        hold.arm()
-        try:
-            await asyncio.wait_for(hold.caught.wait(), NETWORK_TIMEOUT)
-        except TimeoutError:
-            self.log(f"{worker.log_path.name} wrote no claim in {NETWORK_TIMEOUT:.0f}s")
-        self.log(f"SIGSTOP {worker.log_path.name} for {seconds:.0f}s or more, "
-                 f"a write to the claims held")
+        self.log(f"SIGSTOP {worker.log_path.name} for {seconds:.0f}s or more"
+                 + (", a write to the claims held" if caught else
+                    f": no claims write in {NETWORK_TIMEOUT:.0f}s"))
         worker.process.send_signal(signal.SIGSTOP)
         try:
             self.zombie_writes = claim_updates(hold.held)
