@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
@@ -63,14 +64,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--names", type=int, help="group names per org (contention)")
     args = parser.parse_args()
     state = Path(".state/chaos")
     reports = []
     with servers() as stack:
         for n in range(1, args.runs + 1):
             settings = settings_for(stack.kafka_bootstrap, stack.mongo_url)
-            report = asyncio.run(run(SMALL if args.small else FULL, settings, stack,
-                                     state / settings.topic_prefix))
+            plan = SMALL if args.small else FULL
+            if args.names:
+                plan = dataclasses.replace(plan, names=args.names)
+            report = asyncio.run(run(plan, settings, stack, state / settings.topic_prefix))
             if not args.small:
                 caught, seeded = asyncio.run(seeded_bugs_caught(stack, state))
                 report["seeded_bugs_caught"] = f"{caught}/{seeded}"

@@ -191,6 +191,7 @@ class _Step(NamedTuple):
     seen: Doc | None  # the first answer published, None if lost
     decided_at: float  # when its log entry was written (else answered): the order to try
     reserve: bool = False  # only the new name's reservation of a rename (see ATTEMPTS)
+    after: tuple[int, int] | None = None  # (queue, index): taken only once that one is
     received: float = math.inf  # when its answer was first received outside (see check)
 
 
@@ -201,8 +202,10 @@ class _Step(NamedTuple):
 ORDERS = ("logged", "answered", "published")
 # Each order is tried as it is; then with each successful update in two steps, as the
 # service makes it: the new name is reserved when the update is decided, the old one
-# released a moment later (`_split_renames`): a create refused in between saw both names
-# taken, which no order of whole updates gives; last, holding back the successes that
+# released once its batch is logged and applied (`_split_renames`): a create refused in
+# between saw both names taken, which no order of whole updates gives; a batch's renames
+# all reserve before any releases, and an outage holds them all in between; then holding
+# back the successes that
 # would spoil an error answer a few steps ahead (`_spoils_an_error`): that explains a batch
 # that decided against state older than a concurrent batch logged before it, but misleads
 # elsewhere; last, both at once (a small chaos run on a loaded machine, checked against
@@ -342,6 +345,9 @@ def _interleave(queues: list[list[_Step]], model: Model,
     answered_by = _earliest_received(queues) if realtime else None
 
     def waits(i: int) -> bool:
+        after = queues[i][pos[i]].after
+        if after is not None and pos[after[0]] <= after[1]:
+            return True  # an update before its own reservation
         if answered_by is None:
             return False
         published = queues[i][pos[i]].at
@@ -390,7 +396,9 @@ def _interleave(queues: list[list[_Step]], model: Model,
         # No order explains what was seen: take the earliest head as it is, and go on. It
         # is unexplained if the model answers it otherwise, or real time says it must wait.
         heads = [i for i, q in enumerate(queues) if pos[i] < len(q)]
-        i = min(heads, key=lambda j: queues[j][pos[j]].at)
+        ready = [i for i in heads if queues[i][pos[i]].after is None
+                 or pos[queues[i][pos[i]].after[0]] > queues[i][pos[i]].after[1]]
+        i = min(ready or heads, key=lambda j: queues[j][pos[j]].at)
         step, early = queues[i][pos[i]], waits(i)
         matches, _ = _take(model, step)
         if not step.reserve and (early or not matches):  # a reservation has no answer
@@ -434,9 +442,25 @@ def _reserve(model: Model, update: Doc) -> bool:
 
 
 def _split_renames(queues: list[list[_Step]]) -> list[list[_Step]]:
-    """Each update answered with success preceded by the reservation of its new name."""
-    return [[half for step in queue for half in (
-        [step._replace(reserve=True), step] if _renames(step) else [step])] for queue in queues]
+    """Each update answered with success in two steps: the reservation of its new name,
+    where the update sits in its queue (decisions are made in partition order), and the
+    update itself in a queue of its own beside it (applied in partition order too, after
+    its reservation, but any number of the queue's later decisions may come in between)."""
+    decisions: list[list[_Step]] = []
+    applied: list[list[_Step]] = []
+    for queue in queues:
+        decided: list[_Step] = []
+        then: list[_Step] = []
+        for step in queue:
+            if _renames(step):
+                then.append(step._replace(after=(len(decisions), len(decided))))
+                decided.append(step._replace(reserve=True))
+            else:
+                decided.append(step)
+        decisions.append(decided)
+        if then:
+            applied.append(then)
+    return decisions + applied
 
 
 def _renames(step: _Step) -> bool:

@@ -23,6 +23,7 @@ from tests.chaos.model import new_group_id, verdict
 ORGS = (50156, 7, 900001)
 OWNER_TYPES = ("Loyalty", "Milestones", "Journeys")
 MISSING_RANK = 0.03  # of the group commands: invalid (732), on the same contended names
+MALFORMED_SEED = 7_919  # offsets the malformed messages' random stream from the workload's
 
 
 class Message(NamedTuple):
@@ -41,7 +42,11 @@ def commands(count: int, seed: int, start_ms: int, claims: int = 300,
     pool = [(rnd.choice(ORGS), f"{rnd.getrandbits(96):024x}", rnd.choice(OWNER_TYPES),
              str(rnd.randint(1, 9))) for _ in range(claims)]
     groups: list[tuple[int, str]] = []
-    malformed = iter(m for m in fuzz.messages(count // 50 + 50, seed, start_ms, bad_share=1.0)
+    # A stream of its own: seeded alike, the fuzz generator drew the same commandIds as
+    # the valid commands, and a malformed message reused a valid command's id (the full
+    # run's seed did once the workload drew one more number per group command).
+    malformed = iter(m for m in fuzz.messages(count // 50 + 50, seed + MALFORMED_SEED,
+                                              start_ms, bad_share=1.0)
                      if m.kind != "valid")
     out: list[Message] = []
     for i in range(count):

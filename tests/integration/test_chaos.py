@@ -24,8 +24,9 @@ async def test_a_small_chaos_run_loses_nothing_and_applies_everything_once(
     print(show(report))
     assert {k: report[k] for k in FAILURES} == dict.fromkeys(FAILURES, 0), \
         json.dumps(report, indent=2)
-    # The plan's commands, and the one published for the zombie's held claim.
-    assert report["answered"] == report["commands"] == SMALL.count + 1
+    # The plan's commands, the one for the zombie's held claim, and any made to get a
+    # claim written (or a copy left by a send the producer retried).
+    assert report["answered"] == report["commands"] >= SMALL.count + 1
     assert report["fenced_writes"] >= 1
     assert (report["worker_kills"], report["broker_restarts"], report["zombie_pauses"]) == \
         (1, 1, 1)

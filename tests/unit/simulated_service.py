@@ -13,6 +13,7 @@ to. Each seeded bug changes one thing, named in BUGS.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import zlib
 from collections import deque
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tests.chaos.check import Answer, Record, Stored
-from tests.chaos.fuzz import CLAIMS, CREATES, UPDATES
+from tests.chaos.fuzz import CLAIMS, CREATES, UPDATES, entity_key
 from tests.chaos.model import Model, read, verdict
 from tests.chaos.workload import Message
 
@@ -45,6 +46,21 @@ def records_of(messages: Sequence[Message], start: float = 1_764_300_000.0) -> l
         out.append(Record(m.topic, partition, offset, m.key, m.value,
                           int((start + i / RATE) * 1000)))
     return out
+
+
+def with_a_last_rank_only_update(messages: Sequence[Message]) -> list[Message]:
+    """The messages and, after them, an update that changes only the rank of a group a
+    correct run leaves active: a lost rank-only update is seen only when nothing rewrites
+    the group after it (an update sets the rank too)."""
+    model = Simulation(records_of(messages)).run()[3]
+    gid, group = min((g, d) for g, d in model.groups.items() if d.get("isActive", True))
+    doc = {"commandId": "00000000-0000-4000-8000-00000000c0de", "type": "UpdateBadgeGroup",
+           "orgId": group["orgId"], "actorId": 1, "issuedAt": "2026-11-28T09:18:01Z",
+           "payload": {"groupId": gid, "name": group["name"], "rank": group["rank"] % 10 + 1}}
+    value = json.dumps(doc).encode()
+    last = Message(UPDATES, entity_key(doc), value, verdict(value, UPDATES),
+                   messages[-1].timestamp_ms + 1)
+    return [*messages, last]
 
 
 class Simulation:
