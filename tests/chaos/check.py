@@ -429,20 +429,28 @@ def _take(model: Model, step: _Step) -> tuple[bool, bool]:
     return (step.seen is None or answers_match(expected, step.seen)), bool(expected["errors"])
 
 
-def _reserve(model: Model, update: Doc) -> bool:
-    """Reserve the update's new name for its group, if the group exists and the name is free
-    or the group's already (the first half of a rename; the update itself is the second)."""
-    org, payload = update["orgId"], update["payload"]
-    gid = str(payload["groupId"]).lower()
-    group, name = model.groups.get(gid), (org, payload["name"])
-    if group is None or group["orgId"] != org or model.names.get(name, gid) != gid:
+def _reserve(model: Model, command: Doc) -> bool:
+    """Reserve the name a create or an update decides for its group, if the name is free or
+    the group's already, and an updated group exists (the first half of the command; the
+    command itself, which writes the group, is the second)."""
+    org, payload = command["orgId"], command["payload"]
+    name = (org, payload["name"])
+    if command["type"] == "CreateBadgeGroup":
+        gid = _group_of_create(org, command["commandId"], command.get("issuedAt"))
+    else:
+        gid = str(payload["groupId"]).lower()
+        group = model.groups.get(gid)
+        if group is None or group["orgId"] != org:
+            return False
+    if model.names.get(name, gid) != gid:
         return False
     model.names[name] = gid
     return True
 
 
 def _split_renames(queues: list[list[_Step]]) -> list[list[_Step]]:
-    """Each update answered with success in two steps: the reservation of its new name,
+    """Each create or update answered with success in two steps: the reservation of its
+    name,
     where the update sits in its queue (decisions are made in partition order), and the
     update itself in a queue of its own beside it (applied in partition order too, after
     its reservation, but any number of the queue's later decisions may come in between)."""
@@ -464,8 +472,10 @@ def _split_renames(queues: list[list[_Step]]) -> list[list[_Step]]:
 
 
 def _renames(step: _Step) -> bool:
-    return (step.command["type"] == "UpdateBadgeGroup" and step.seen is not None
-            and not step.seen.get("errors"))
+    """A create or an update answered with success: it reserves its name when decided and
+    writes its group (and frees an old name) only once its batch is logged."""
+    return (step.command["type"] in ("CreateBadgeGroup", "UpdateBadgeGroup")
+            and step.seen is not None and not step.seen.get("errors"))
 
 
 def _keys(saved: list[tuple[dict[Any, Any], Any, Any]]) -> set[tuple[int, Any]]:
