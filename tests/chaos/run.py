@@ -421,6 +421,14 @@ async def _stop(container: Any) -> None:
         print(f"[chaos] stopping {container.name} failed ({exc}); killing it", flush=True)
         with contextlib.suppress(Exception):  # already stopped after all: start() will tell
             await asyncio.to_thread(container.kill)
+    # podman may still be stopping it (a full run's start() met "must be in Created or
+    # Stopped state"): wait until it is down, bounded.
+    deadline = time.monotonic() + NETWORK_TIMEOUT
+    while time.monotonic() < deadline:
+        await asyncio.to_thread(container.reload)
+        if container.status in ("exited", "stopped", "created"):
+            return
+        await asyncio.sleep(0.5)  # polling podman; the deadline bounds it
 
 
 def _claims_update(data: bytes) -> bool:
