@@ -109,7 +109,7 @@ def _add_agent(
         try:
             async for event in manual.events():
                 message = event.message
-                if drops.drop(message.topic, message.partition, message.offset):
+                if drops.drop(message.partition, message.offset):
                     log.warning("%s[%d] offset %d: dropped a delivery (test switch)",
                                 message.topic, message.partition, message.offset)
                     consumer.let_go(message)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 
 class DroppedDeliveries:
-    """`Settings.drop_deliveries`: the first delivery of each listed partition:offset of
-    each command topic is to be dropped."""
+    """`Settings.drop_deliveries` for one agent (one topic): the first delivery of each
+    listed partition:offset is to be dropped."""
 
     def __init__(self, spec: str) -> None:
         self._pending = {_position(item) for item in spec.split(",") if item.strip()}
-        self._dropped: set[tuple[str, int, int]] = set()
 
-    def drop(self, topic: str, partition: int, offset: int) -> bool:
-        if (partition, offset) not in self._pending or (topic, partition, offset) in \
-                self._dropped:
+    def drop(self, partition: int, offset: int) -> bool:
+        if (partition, offset) not in self._pending:
             return False
-        self._dropped.add((topic, partition, offset))
+        self._pending.discard((partition, offset))  # the next delivery goes through
         return True
 
 

@@ -344,10 +344,14 @@ def _interleave(queues: list[list[_Step]], model: Model,
     absent = _awaiting_absence(queues)
     answered_by = _earliest_received(queues) if realtime else None
 
-    def waits(i: int) -> bool:
+    def second_step_first(i: int) -> bool:
+        """A command's second step before its first (see `_split_renames`)."""
         after = queues[i][pos[i]].after
-        if after is not None and pos[after[0]] <= after[1]:
-            return True  # an update before its own reservation
+        return after is not None and pos[after[0]] <= after[1]
+
+    def waits(i: int) -> bool:
+        if second_step_first(i):
+            return True
         if answered_by is None:
             return False
         published = queues[i][pos[i]].at
@@ -396,8 +400,7 @@ def _interleave(queues: list[list[_Step]], model: Model,
         # No order explains what was seen: take the earliest head as it is, and go on. It
         # is unexplained if the model answers it otherwise, or real time says it must wait.
         heads = [i for i, q in enumerate(queues) if pos[i] < len(q)]
-        ready = [i for i in heads if queues[i][pos[i]].after is None
-                 or pos[queues[i][pos[i]].after[0]] > queues[i][pos[i]].after[1]]
+        ready = [i for i in heads if not second_step_first(i)]
         i = min(ready or heads, key=lambda j: queues[j][pos[j]].at)
         step, early = queues[i][pos[i]], waits(i)
         matches, _ = _take(model, step)

@@ -171,8 +171,8 @@ class _Run:
         """An unclaim and a claim of a claim answered already: one of them changes it, so
         the worker that holds its partition writes an update of the claims."""
         org, badge, owner, reference = self.answered_claim()
-        for kind in ("UnclaimBadge", "ClaimBadge"):
-            await self._publish(_claim_command(kind, org, badge, owner, reference))
+        await self._publish(*(_claim_command(kind, org, badge, owner, reference)
+                              for kind in ("UnclaimBadge", "ClaimBadge")))
 
     def answered_claim(self) -> tuple[int, str, str, str]:
         for m in self.messages:
@@ -183,14 +183,16 @@ class _Run:
                     return command["orgId"], p["badgeId"], p["ownerType"], p["referenceId"]
         raise RuntimeError("no claim answered yet")
 
-    async def _publish(self, command: Doc) -> None:
+    async def _publish(self, *commands: Doc) -> None:
+        """To the claims topic, in order, each once the broker has the one before it."""
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
                                     acks="all")
         await asyncio.wait_for(producer.start(), NETWORK_TIMEOUT)
         try:
-            await asyncio.wait_for(producer.send_and_wait(
-                f"{self.settings.topic_prefix}.{CLAIMS}.v1", json.dumps(command).encode(),
-                key=entity_key(command)), NETWORK_TIMEOUT)
+            for command in commands:
+                await asyncio.wait_for(producer.send_and_wait(
+                    f"{self.settings.topic_prefix}.{CLAIMS}.v1", json.dumps(command).encode(),
+                    key=entity_key(command)), NETWORK_TIMEOUT)
         finally:
             await asyncio.wait_for(producer.stop(), NETWORK_TIMEOUT)
 
