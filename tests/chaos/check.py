@@ -37,7 +37,11 @@ from tests.chaos.model import Model, answers_match, issued_at, new_group_id, rea
 
 Doc = dict[str, Any]
 SEARCH_BUDGET = 5_000  # steps back the group interleaving search may take, per attempt
-LOOKAHEAD = 8  # steps ahead in each queue where an error answer can hold a success back
+# Steps ahead in each queue where an error answer can hold a success back: a batch decides
+# up to its size against one snapshot, so its errors can sit that far behind a concurrent
+# success. 8 was too short for a dense small run (12 creates of one org in one partition's
+# batch, then the 733): the search was left to its budget, which real time exhausted.
+LOOKAHEAD = 32
 _MISSING = object()
 
 
