@@ -26,10 +26,10 @@ help:
 
 install: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml schemas/pyproject.toml service/client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e schemas -e service/client -e '.[dev]'
 	touch $@
 
 lint: install
@@ -46,7 +46,7 @@ image: install
 	eval "$$(deploy/engine.sh env)" && deploy/worker/build.sh
 
 schemas: install
-	$(BIN)/python -m schemas.export
+	$(BIN)/python -m badges_schemas.export
 	$(BIN)/python -m service.gateway.openapi
 
 run: install

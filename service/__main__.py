@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from schemas import Topics
+from badges_schemas import Topics
 from service.logs import setup_logging
 from service.secrets import masked_settings, redact_logs, redactor, secrets_of
 from service.settings import Settings, SettingsError, load_settings
@@ -36,16 +36,12 @@ def _logging(settings: Settings) -> dict[str, Any] | None:
 @cli.command()
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
-    from service.app import create_app
-    from service.kafka import (
-        EXIT_AUTH_FAILED,
-        KafkaAuthError,
-        ensure_topics,
-        warn_if_retention_short,
-    )
-    from service.restart import start_again_if_transient
+    from badges_sdk.kafka import EXIT_AUTH_FAILED, KafkaAuthError, ensure_topics
     from service.retry import retry
-    from service.worker import Worker
+    from service.worker.app import create_app
+    from service.worker.kafka import warn_if_retention_short
+    from service.worker.restart import start_again_if_transient
+    from service.worker.stop_bound import Worker
 
     settings = _settings()
     logging_config = _logging(settings)

@@ -7,15 +7,18 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from service.metrics import RETRIES
+from prometheus_client import Counter
+
+from badges_sdk.retry import PermanentError, backoff
 from service.settings import Settings
+
+__all__ = ["RETRIES", "PermanentError", "backoff", "retry"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class PermanentError(Exception):
-    """A failure that retrying cannot fix (e.g. refused credentials): `retry` lets it through."""
+# Registered by each process that exports it (the worker's and the gateway's metrics).
+RETRIES = Counter("badges_retries_total", "Failed attempts retried, by operation",
+                  ["operation"], registry=None)
 
 
 async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]],
@@ -38,10 +41,3 @@ async def retry(settings: Settings, what: str, step: Callable[[], Awaitable[T]],
             log.warning("%s failed (%.500r); retrying in %.1fs", what, exc, delay, extra=about)
             await asyncio.sleep(delay)
             failures += 1
-
-
-def backoff(settings: Settings, failures: int) -> float:
-    """The wait after `failures` earlier failures in a row: doubling, capped."""
-    # The exponent is capped too, so that a long outage cannot overflow the float.
-    return min(settings.retry_initial_backoff_seconds * 2.0 ** min(failures, 64),
-               settings.retry_max_backoff_seconds)

@@ -5,37 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from badges_sdk.settings import KafkaSettings
 
 
-class Settings(BaseSettings):
+class Settings(KafkaSettings):
+    """The SDK's Kafka settings and every knob of the worker, the CLI and the gateway."""
+
     model_config = SettingsConfigDict(env_prefix="BADGES_", frozen=True)
-
-    kafka_bootstrap_servers: str = "localhost:9092"
-    # SASL and TLS need the fields below.
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT")
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
-    kafka_ssl_cafile: str | None = None
 
     # Credentials, TLS and replica set options go in the URL (mongodb://user:pw@h/?tls=true).
     mongo_url: str = "mongodb://localhost:27017"
     mongo_database: str = "badges"
 
-    topic_prefix: str = "badges"
-    topic_partitions: int = Field(default=6, ge=1)
-    topic_replication_factor: int = Field(default=1, ge=1)
-
     batch_size: int = Field(default=100, ge=1)
     # Extra wait for more commands once one has arrived; 0: a batch is what has arrived.
     batch_window_seconds: float = Field(default=0.01, ge=0)
-
-    # Bound on every single network wait (Mongo server selection and socket, Kafka sends).
-    network_timeout_seconds: float = Field(default=10.0, gt=0)
-    retry_initial_backoff_seconds: float = Field(default=0.2, gt=0)
-    retry_max_backoff_seconds: float = Field(default=30.0, gt=0)
 
     # Longest graceful stop; then the worker exits as if killed (which loses nothing).
     stop_timeout_seconds: float = Field(default=20.0, gt=0)
@@ -50,7 +36,7 @@ class Settings(BaseSettings):
     # every command topic) is dropped before the agent sees it, as a message lost between
     # the fetch and the agent would be. Shows that such a hole is read again, not skipped.
     drop_deliveries: str = ""
-    # Test only: run with a known bug (service/store_seeded.py), to show the chaos checker
+    # Test only: run with a known bug (service/store/seeded.py), to show the chaos checker
     # reports it.
     seeded_bug: Literal["", "no_dedupe", "lazy_name_release"] = ""
 

@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.secrets import mask_url
 from service.settings import Settings
 from tests.infra.containers import Servers, servers

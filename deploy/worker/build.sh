@@ -5,8 +5,9 @@
 #   deploy/worker/build.sh image   print the image name only
 #
 # Tag: <version from pyproject>-s<hash>, the hash over everything that goes into the image
-# (pyproject.toml with its exact pins, service/, schemas/, this folder), so a changed source is
-# a new tag that gets built, and an unchanged one reuses the image without building a wheel.
+# (the pyproject.toml files with their exact pins, service/, schemas/, this folder), so a
+# changed source is a new tag that gets built, and an unchanged one reuses the image without
+# building a wheel.
 # The same image is also tagged localhost/badges-worker:<version> (the latest build).
 # Base: with Docker the official python:3.11-slim, with podman the project's Debian bookworm
 # + python3 (3.11) built by deploy/debian-base.sh; BADGES_PYTHON_BASE_IMAGE overrides either.
@@ -61,7 +62,9 @@ trap 'rm -rf "$ctx"' EXIT
 # README.md is the package's long description only: copied, not hashed, so docs edits don't rebuild.
 (cd "$here" && { inputs | grep -v '^deploy/'; echo README.md; } | xargs cp --parents -t "$ctx/src")
 echo "worker-image: building wheels" >&2
-"$PYTHON" -m pip wheel -q --disable-pip-version-check --wheel-dir "$ctx/wheels" "$ctx/src" pip >&2
+# The contracts and the SDK are distributions of their own, which the service depends on.
+"$PYTHON" -m pip wheel -q --disable-pip-version-check --wheel-dir "$ctx/wheels" \
+  "$ctx/src/schemas" "$ctx/src/service/client" "$ctx/src" pip >&2
 cp "$worker_dir/Containerfile" "$ctx/"
 wheels_done=$(date +%s)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from schemas import ClaimData, Code, Envelope, Problem, UnclaimData
-from schemas.commands import ClaimBadge, CreateBadgeGroup, UpdateBadgeGroup
+from badges_schemas import ClaimData, Code, Envelope, Problem, UnclaimData
+from badges_schemas.commands import ClaimBadge, CreateBadgeGroup, UpdateBadgeGroup
 from service.domain.model import (
     ClaimKey,
     Decision,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import Command
-from schemas.commands import ClaimBadge, CreateBadgeGroup, UnclaimBadge, UpdateBadgeGroup
+from badges_schemas import Command
+from badges_schemas.commands import ClaimBadge, CreateBadgeGroup, UnclaimBadge, UpdateBadgeGroup
 from service.domain import decisions
 from service.domain.model import Decision
 from service.domain.state import Snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from schemas import Envelope, OwnerType
+from badges_schemas import Envelope, OwnerType
 
 
 @dataclass(frozen=True)

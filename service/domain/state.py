@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas import Command
-from schemas.commands import ClaimBadge, CreateBadgeGroup, UpdateBadgeGroup
+from badges_schemas import Command
+from badges_schemas.commands import ClaimBadge, CreateBadgeGroup, UpdateBadgeGroup
 from service.domain.decisions import claim_key
 from service.domain.model import (
     ClaimKey,

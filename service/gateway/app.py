@@ -18,10 +18,10 @@ from starlette.requests import ClientDisconnect
 
 from service.gateway import docs, ops, routes
 from service.gateway.auth import Authenticator
-from service.gateway.metrics import RequestMetrics
+from service.gateway.metrics import RequestMetrics, registry
 from service.gateway.runtime import GatewayRuntime
-from service.metrics import package_version
 from service.settings import Settings
+from service.version import package_version
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.authenticator = authenticator
+    app.state.metrics = registry()  # the gateway's own, never the worker's
     app.add_exception_handler(405, _method_not_allowed)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]

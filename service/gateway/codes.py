@@ -7,8 +7,8 @@ gateway; 9000 is the gateway's own answer to a body that is not a JSON object.
 
 from __future__ import annotations
 
-from schemas import Code
-from schemas.commands import CommandType
+from badges_schemas import Code
+from badges_schemas.commands import CommandType
 
 # 400: what the worker decides about the body's fields and the path's id.
 COMMAND_CODES: dict[CommandType, tuple[Code, ...]] = {

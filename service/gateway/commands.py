@@ -18,14 +18,14 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 
-from schemas import Code
-from schemas.commands import CommandType
+from badges_schemas import Code
+from badges_schemas.commands import CommandType
+from badges_sdk.replies import ResultsUnavailableError, ResultTimeoutError
 from service.gateway.auth import Identity
 from service.gateway.envelopes import failure, from_result
 from service.gateway.idempotency import command_id_for, request_digest
 from service.gateway.runtime import GatewayRuntime
-from service.replies import ResultsUnavailableError, ResultTimeoutError
-from service.store_gateway import KeyUse
+from service.store.gateway_reads import KeyUse
 
 log = logging.getLogger(__name__)
 

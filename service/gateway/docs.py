@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas import Code, OwnerType
-from schemas.commands import CommandType
+from badges_schemas import Code, OwnerType
+from badges_schemas.commands import CommandType
 from service.gateway.codes import COMMAND_CODES, COMMAND_WARNINGS, listed
 from service.gateway.envelopes import (
     ENVELOPES,

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import ApiGroupData, ClaimData, Code, Problem, ResultEvent, UnclaimData
-from schemas.commands import CommandType
+from badges_schemas import ApiGroupData, ClaimData, Code, Problem, ResultEvent, UnclaimData
+from badges_schemas.commands import CommandType
 
 
 class ApiProblem(BaseModel):

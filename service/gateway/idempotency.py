@@ -15,7 +15,7 @@ import json
 import uuid
 from typing import Any
 
-from schemas.commands import CommandType
+from badges_schemas.commands import CommandType
 
 # Fixed forever: changing it would give every retried key a new commandId.
 NAMESPACE = uuid.UUID("0f6d3c1e-6a8e-5b7c-9d41-2b3a4c5d6e7f")

@@ -6,18 +6,39 @@ import functools
 import time
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.retry import RETRIES
 
 REQUESTS = Counter("badges_gateway_requests_total",
                    "HTTP requests answered, by route template, method and status",
-                   ["route", "method", "status"])
+                   ["route", "method", "status"], registry=None)
 # From a cached credential check and a read (milliseconds) to the reply timeout (10 s).
 DURATION = Histogram("badges_gateway_request_duration_seconds",
                      "Time to answer a request, by route template and method",
                      ["route", "method"],
-                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                     registry=None)
 UNMATCHED = "unmatched"  # requests no route took: one label, whatever their paths
+
+
+def registry() -> CollectorRegistry:
+    """What a gateway's /metrics serves: its requests, its retries, and the process's own
+    collectors; a registry of its own, so that it never serves a worker's series (not even
+    in a test process that built a worker's app too)."""
+    mine = CollectorRegistry()
+    for collector in (REQUESTS, DURATION, RETRIES, PROCESS_COLLECTOR, PLATFORM_COLLECTOR,
+                      GC_COLLECTOR):
+        mine.register(collector)
+    return mine
 
 
 class RequestMetrics:

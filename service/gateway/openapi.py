@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from schemas.export import GENERATED
+from badges_schemas.export import GENERATED
 from service.gateway.app import create_app
 from service.settings import Settings
 

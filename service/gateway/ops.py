@@ -1,10 +1,10 @@
-"""/healthz, /readyz, /metrics: unauthenticated, as the worker's (service/http.py)."""
+"""/healthz, /readyz, /metrics: unauthenticated, as the worker's (service/worker/http.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.gateway.runtime import GatewayRuntime
 
@@ -28,5 +28,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    return Response(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics),
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -19,8 +19,8 @@ from fastapi.routing import APIRoute
 from pymongo.errors import PyMongoError
 from starlette.types import Receive, Scope, Send
 
-from schemas import Code
-from schemas.commands import CommandType
+from badges_schemas import Code
+from badges_schemas.commands import CommandType
 from service.gateway import docs
 from service.gateway.auth import Authenticator, Identity
 from service.gateway.commands import Answer, execute

@@ -15,12 +15,12 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from service.client import BadgesClient
-from service.health import CHECK_TIMEOUT, bounded
+from badges_sdk.client import BadgesClient
+from service.checks import CHECK_TIMEOUT, bounded
 from service.retry import retry
 from service.settings import Settings
-from service.store import connect
-from service.store_gateway import GatewayStore
+from service.store.gateway_reads import GatewayStore
+from service.store.mongo import connect
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.commands import Int64
+from badges_schemas.commands import Int64
 
 
 class User(BaseModel):

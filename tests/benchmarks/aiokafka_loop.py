@@ -3,8 +3,8 @@
     python -m tests.benchmarks.aiokafka_loop worker     (settings from BADGES_*, as the worker)
 
 getmany (at most the batch size; waiting at most the batch window when nothing is there)
--> the same Incoming objects service/app.py builds -> handle_batch -> publish the results
-with service/runtime.py's send_all (acks=all, idempotent, wait for all) -> commit. The
+-> the same Incoming objects service/worker/app.py builds -> handle_batch -> publish the results
+with service/worker/runtime.py's send_all (acks=all, idempotent, wait for all) -> commit. The
 difference from the worker's throughput is then what Faust costs (or saves). No retries:
 a failure ends it.
 """
@@ -20,12 +20,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from pymongo import AsyncMongoClient
 
-from schemas import CommandType, Topics, parse
-from service import kafka
-from service.handler import Incoming, Origin, handle_batch
-from service.runtime import send_all
+from badges_schemas import CommandType, Topics, parse
+from badges_sdk import kafka
 from service.settings import Settings
-from service.store import Store
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, handle_batch
+from service.worker.runtime import send_all
 from tests.benchmarks.mix import accepted_types
 
 log = logging.getLogger("aiokafka_loop")
@@ -33,7 +33,7 @@ log = logging.getLogger("aiokafka_loop")
 
 def incoming(record: ConsumerRecord[bytes, bytes],
              accepted: dict[str, frozenset[CommandType]]) -> Incoming:
-    """As service/app.py's `_incoming`, from an aiokafka record (its timestamp is in ms)."""
+    """As service/worker/app.py's `_incoming`, from an aiokafka record (its timestamp is in ms)."""
     return Incoming(
         message=parse(record.value, accepted[record.topic]),
         key=record.key,

@@ -20,8 +20,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
-from schemas import Topics
-from service import kafka
+from badges_schemas import Topics
+from badges_sdk import kafka
 from service.settings import Settings
 from tests.benchmarks.mix import BenchCommand, build_mix
 

@@ -33,7 +33,7 @@ import aiohttp
 from bson import ObjectId
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.benchmarks import gateway_load, report
 from tests.benchmarks.gateway_load import Call, Samples

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import Code, CommandType, OwnerType, Topics, command_key
+from badges_schemas import Code, CommandType, OwnerType, Topics, command_key
 from service.domain.decisions import new_group_id
 
 SHARES = {"claim_new": 0.70, "unclaim": 0.20, "hot_reclaim": 0.05, "group": 0.05}

@@ -22,8 +22,8 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import Command, Envelope, Invalid, ResultEvent, Topics, Unreadable, parse
-from schemas.commands import ClaimBadge, CreateBadgeGroup, UnclaimBadge, UpdateBadgeGroup
+from badges_schemas import Command, Envelope, Invalid, ResultEvent, Topics, Unreadable, parse
+from badges_schemas.commands import ClaimBadge, CreateBadgeGroup, UnclaimBadge, UpdateBadgeGroup
 from service.domain import decisions
 from service.domain.model import ClaimKey, Decision, Group, SaveGroup, SetClaim
 from service.settings import Settings

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from tqdm import tqdm
 
-from service.store import Store
+from service.store.mongo import Store
 from tests.benchmarks.mix import ORGS
 
 Doc = dict[str, Any]

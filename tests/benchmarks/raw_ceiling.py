@@ -18,9 +18,9 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient, UpdateOne
 from tqdm import tqdm
 
-from schemas import CommandType
+from badges_schemas import CommandType
 from service.domain.decisions import new_group_id
-from service.store import Store
+from service.store.mongo import Store
 from tests.benchmarks.mix import ACTOR_ID, BenchCommand
 
 Doc = dict[str, Any]

@@ -30,9 +30,9 @@ from aiokafka import AIOKafkaProducer
 from bson import ObjectId
 from tqdm import tqdm
 
-from schemas import CommandType
-from service import kafka
-from service.client import BadgesClient, OutgoingCommand
+from badges_schemas import CommandType
+from badges_sdk import kafka
+from badges_sdk.client import BadgesClient, OutgoingCommand
 from service.settings import Settings
 from tests.benchmarks import report
 from tests.infra.containers import Servers, servers

@@ -21,7 +21,7 @@ from typing import Any
 from bson import ObjectId
 from tqdm import tqdm
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 
 POLL_SECONDS = 0.01  # how often the read count is looked at: the marks land within a batch

@@ -25,9 +25,9 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from tqdm import tqdm
 
-from schemas import Topics, parse
-from service.handler import Incoming, Origin, handle_batch
-from service.store import Store
+from badges_schemas import Topics, parse
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, handle_batch
 from tests.benchmarks.mix import BenchCommand, accepted_types, build_mix
 from tests.infra.containers import servers
 

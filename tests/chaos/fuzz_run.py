@@ -21,7 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import AsyncMongoClient
 
-from service.kafka import connection_options
+from badges_sdk.kafka import connection_options
 from tests.chaos.fuzz import UPDATES, FuzzMessage
 from tests.chaos.model import Model, answers_match, stored_form
 

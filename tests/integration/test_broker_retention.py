@@ -12,9 +12,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.client import BadgesClient
-from service.kafka import warn_if_retention_short
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
+from service.worker.kafka import warn_if_retention_short
 from tests.infra.containers import free_port
 from tests.infra.worker import WorkerProcess
 
@@ -42,7 +42,7 @@ async def test_a_topic_keeping_messages_longer_than_the_log_is_reported(
     await _create_topics(settings, [
         NewTopic(short, 1, 1, topic_configs={"retention.ms": str(400 * 3_600_000)}),
         NewTopic(default, 1, 1)])
-    caplog.set_level(logging.WARNING, logger="service.kafka")
+    caplog.set_level(logging.WARNING, logger="service.worker.kafka")
 
     # 192 h: longer than the broker's defaults (168 h), shorter than the topic's 400 h.
     await warn_if_retention_short(settings, [short, default])
@@ -67,7 +67,7 @@ async def test_a_topic_keeping_messages_longer_than_the_log_is_reported(
 async def test_an_unreachable_broker_is_a_warning_within_the_timeout(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="service.kafka")
+    caplog.set_level(logging.WARNING, logger="service.worker.kafka")
     nowhere = settings.model_copy(update={
         "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}", "network_timeout_seconds": 1})
     started = time.monotonic()

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from schemas import CommandType, OwnerType
-from service.client import BadgesClient
+from badges_schemas import CommandType, OwnerType
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.infra.worker import WorkerProcess
 

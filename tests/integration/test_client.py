@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from bson import ObjectId
 
-from schemas import CommandType
-from service import kafka
-from service.client import BadgesClient, OutgoingCommand, ResultsUnavailableError
+from badges_schemas import CommandType
+from badges_sdk import kafka
+from badges_sdk.client import BadgesClient, OutgoingCommand, ResultsUnavailableError
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
@@ -60,7 +60,7 @@ async def claim(client: BadgesClient, reference: str = "r") -> str:
 async def test_a_bad_record_does_not_break_later_waits(
         bare: BadgesClient, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     command = await claim(bare)
-    with caplog.at_level(logging.WARNING, logger="service.replies"):
+    with caplog.at_level(logging.WARNING, logger="badges_sdk.replies"):
         await write_results(settings, [b"\xff not json", b'{"commandId": 1}', result(command)])
         assert (await bare.result(command, timeout=20)).ok
     skipped = [r.getMessage() for r in caplog.records if "skipped the record" in r.message]
@@ -160,7 +160,7 @@ async def test_start_waits_for_a_broker_that_comes_up_within_the_timeout(
     early = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}",
                                         "network_timeout_seconds": 20})
     client = BadgesClient(early)
-    with caplog.at_level(logging.WARNING, logger="service.client"):
+    with caplog.at_level(logging.WARNING, logger="badges_sdk.client"):
         starting = asyncio.create_task(client.start())
         try:
             while not any("connecting failed" in r.message for r in caplog.records):

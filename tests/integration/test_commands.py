@@ -12,9 +12,9 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import CommandType
-from service.client import BadgesClient
-from service.kafka import partitions
+from badges_schemas import CommandType
+from badges_sdk.client import BadgesClient
+from badges_sdk.kafka import partitions
 from service.settings import Settings
 
 pytestmark = pytest.mark.integration

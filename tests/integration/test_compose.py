@@ -29,7 +29,7 @@ COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
 BADGES = Path(sys.executable).with_name("badges")
 COMPOSE_TIMEOUT = 180
 ANSWER_TIMEOUT = 150  # the worker starts (and may restart) after Kafka and MongoDB
-EXIT_KAFKA_UNREACHABLE = 4  # service/cli.py
+EXIT_KAFKA_UNREACHABLE = 4  # service/cli/commands.py
 USER = "loyalty"
 
 

@@ -13,9 +13,9 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import CommandType, Topics
-from service.client import BadgesClient
-from service.kafka import admin_client
+from badges_schemas import CommandType, Topics
+from badges_sdk.client import BadgesClient
+from badges_sdk.kafka import admin_client
 from service.settings import Settings
 from tests.infra.worker import WorkerProcess
 

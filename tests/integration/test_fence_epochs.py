@@ -24,13 +24,13 @@ from aiokafka.partitioner import murmur2
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import CommandType, ResultEvent, Topics
-from service.client import BadgesClient
+from badges_schemas import CommandType, ResultEvent, Topics
+from badges_sdk.client import BadgesClient
+from badges_sdk.kafka import connection_options
 from service.domain.model import ClaimKey, SetClaim
-from service.kafka import connection_options
 from service.settings import Settings
-from service.store import Store
-from service.store_docs import Fence, claim_id
+from service.store.docs import Fence, claim_id
+from service.store.mongo import Store
 from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,12 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import parse
+from badges_schemas import parse
 from service.domain.decisions import new_group_id
 from service.domain.model import ClaimKey, Effect, ReserveName
-from service.handler import Incoming, Origin, Stored, store_batch
-from service.store import Store
-from service.store_docs import Fence
+from service.store.docs import Fence
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, Stored, store_batch
 
 pytestmark = pytest.mark.integration
 

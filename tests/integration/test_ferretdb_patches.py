@@ -35,9 +35,9 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 from testcontainers.core.container import DockerContainer
 
-from schemas import parse
-from service.handler import Incoming, Origin, handle_batch
-from service.store import Store
+from badges_schemas import parse
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, handle_batch
 from tests.infra.containers import (
     LABELS,
     free_port,

@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import Topics
-from service import kafka
+from badges_schemas import Topics
+from badges_sdk import kafka
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
@@ -345,7 +345,7 @@ async def test_timeout_gives_504_and_the_answer_comes_later(
         found = None
         for _ in range(60):  # bounded: the worker answers within seconds of starting
             done = await asyncio.to_thread(
-                subprocess.run, [sys.executable, "-m", "service.cli", "results"],
+                subprocess.run, [sys.executable, "-m", "service.cli.commands", "results"],
                 env={**os.environ, **env}, capture_output=True, text=True,
                 timeout=60)
             lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -382,3 +382,31 @@ async def test_gateway_waits_for_kafka(stack: Servers, settings: Settings, users
     # the gateway's own retry after that.
     log = gateway.log()
     assert "gateway connecting to Kafka failed" in log or "connecting failed" in log, log
+
+
+WORKER_SERIES = ("badges_build_info", "badges_commands_total", "badges_batch_size",
+                 "badges_batch_duration_seconds", "badges_command_latency_seconds",
+                 "badges_fenced_writes_total", "badges_rereads_total", "badges_consumer_lag")
+
+
+async def test_a_gateway_and_a_worker_each_export_their_own_metrics(
+        gw_settings: Settings, users: GatewayUsers, tmp_path: Path,
+        http: aiohttp.ClientSession) -> None:
+    """Scraped one by one: the worker's series only on the worker, the gateway's only on
+    the gateway (an alert on absent(badges_build_info) must see a dead worker)."""
+    settings = gw_settings.model_copy(update={"http_port": 0})
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        with GatewayProcess(settings, users.path, tmp_path / "gateway.log") as gateway:
+            async with http.get(f"{worker.http_url()}/metrics") as response:
+                of_worker = await response.text()
+            async with http.get(f"{gateway.url}/metrics") as response:
+                of_gateway = await response.text()
+    finally:
+        worker.stop()
+    exported = {name for name in WORKER_SERIES if f"\n# TYPE {name} " in of_worker}
+    assert exported >= set(WORKER_SERIES) - {"badges_consumer_lag"}, of_worker
+    assert [name for name in WORKER_SERIES if name in of_gateway] == [], of_gateway
+    assert "badges_gateway_requests_total" in of_gateway
+    assert "badges_gateway_requests_total" not in of_worker
+    assert "badges_retries_total" in of_gateway and "process_cpu_seconds_total" in of_gateway

@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 from bson import ObjectId
 
-from schemas import OwnerType
-from service.client import BadgesClient
+from badges_schemas import OwnerType
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers
 from tests.infra.gateways import running_gateways

@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.store_gateway import GatewayStore, KeyUse
+from service.store.gateway_reads import GatewayStore, KeyUse
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaConsumer
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import CommandType, DeadLetter, ResultEvent
-from service.client import BadgesClient
-from service.kafka import connection_options
+from badges_schemas import CommandType, DeadLetter, ResultEvent
+from badges_sdk.client import BadgesClient
+from badges_sdk.kafka import connection_options
 from service.settings import Settings
 from tests.infra.worker import WorkerProcess
 

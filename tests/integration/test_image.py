@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from testcontainers.core.container import DockerContainer
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.infra.containers import LABELS, free_port
 from tests.infra.image import BUILD_TIMEOUT, BuiltImage

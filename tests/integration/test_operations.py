@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 from bson import ObjectId
 
-from schemas import CommandType
-from service.client import BadgesClient
-from service.metrics import package_version
+from badges_schemas import CommandType
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
+from service.version import package_version
 from tests.infra.containers import Servers, wait_for_mongo
 from tests.infra.dashboards import (
     ALERTS,

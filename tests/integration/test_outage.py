@@ -15,9 +15,9 @@ from docker.models.containers import Container
 from pymongo.asynchronous.database import AsyncDatabase
 from testcontainers.core.container import DockerContainer
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
-from service.worker import EXIT_STOP_TIMEOUT
+from service.worker.stop_bound import EXIT_STOP_TIMEOUT
 from tests.infra.containers import Servers, free_port, wait_for_mongo
 from tests.infra.forward import Refuse, forwarding
 from tests.infra.worker import WorkerProcess

@@ -22,8 +22,8 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from service.handler import Incoming, store_batch
-from service.store import Store
+from service.store.mongo import Store
+from service.worker.handler import Incoming, store_batch
 from tests.integration.test_fencing import _command, _create
 
 pytestmark = pytest.mark.integration

@@ -22,13 +22,14 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import parse
-from service import kafka
-from service.handler import Incoming, Origin, Outgoing, handle_batch, store_batch
-from service.retention import BUCKET_SECONDS, HOUR, Earliest, bucket_of
+from badges_schemas import parse
+from badges_sdk import kafka
 from service.settings import Settings
-from service.store import Store
-from service.store_retention import CommandLogExpiry, Step
+from service.store.expiry import CommandLogExpiry, Step
+from service.store.expiry_policy import BUCKET_SECONDS, HOUR, Earliest, bucket_of
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, Outgoing, handle_batch, store_batch
+from service.worker.kafka import earliest_offsets
 from tests.infra.containers import Servers
 
 pytestmark = pytest.mark.integration
@@ -308,7 +309,7 @@ async def _publish(settings: Settings, topic: str, commands: list[tuple[str, str
 async def _earliest_past(settings: Settings, topic: str, offset: int) -> Earliest:
     """The broker's earliest offsets, once the topic's first offset is past `offset`."""
     deadline = time.monotonic() + KAFKA_TIMEOUT
-    while (found := await kafka.earliest_offsets(settings, [topic])).get((topic, 0), 0) <= offset:
+    while (found := await earliest_offsets(settings, [topic])).get((topic, 0), 0) <= offset:
         assert time.monotonic() < deadline, f"{topic} kept its first segment: {found}"
         await asyncio.sleep(0.2)  # bounded by the deadline
     return found
@@ -355,7 +356,7 @@ async def test_an_entry_expires_only_once_kafka_cannot_deliver_its_command_again
     assert await _ids(mongo_db, "commands") == {_key(i) for i in kept_ids}
     assert await _ids(mongo_db, "commands_done") == {_key(i) for i in kept_ids}
     end = later + RETENTION + BUCKET_SECONDS
-    steps = await _expire_all(store.expiry, end, await kafka.earliest_offsets(settings, [topic]))
+    steps = await _expire_all(store.expiry, end, await earliest_offsets(settings, [topic]))
     assert (sum(s.expired for s in steps), sum(s.carried for s in steps)) == (0, 2)
 
     # Delivered again (a group that lost its offsets starts from the earliest offset), the

@@ -15,7 +15,7 @@ import pytest
 import trustme
 from bson import ObjectId
 
-from service.kafka import EXIT_AUTH_FAILED
+from badges_sdk.kafka import EXIT_AUTH_FAILED
 from service.settings import Settings
 from tests.infra.containers import Servers
 from tests.infra.secured import MECHANISM, SecuredKafka, sasl_ssl_kafka

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from schemas import CommandType, Topics
-from service.client import BadgesClient
+from badges_schemas import CommandType, Topics
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.infra.worker import WorkerProcess
 from tests.integration.test_cli import ACTOR, ORG, Run, badges

@@ -15,9 +15,9 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from schemas import parse
-from service.handler import Incoming, Origin, store_batch
-from service.store import Store
+from badges_schemas import parse
+from service.store.mongo import Store
+from service.worker.handler import Incoming, Origin, store_batch
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 
 pytestmark = pytest.mark.integration
 

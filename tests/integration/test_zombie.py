@@ -19,7 +19,7 @@ import pytest
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
-from service.client import BadgesClient
+from badges_sdk.client import BadgesClient
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import Hold, forwarding

@@ -12,13 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from schemas import CommandType, Topics, parse
-from service.app import TOPIC_TYPES
+from badges_schemas import CommandType, Topics, parse
 from service.domain import model as m
 from service.domain.state import Reads, Snapshot
-from service.handler import Incoming, Origin, Outgoing, store_batch
-from service.store import LogEntry
-from service.store_docs import Fence, is_past
+from service.store.docs import Fence, is_past
+from service.store.mongo import LogEntry
+from service.worker.app import TOPIC_TYPES
+from service.worker.handler import Incoming, Origin, Outgoing, store_batch
 
 Doc = dict[str, Any]
 # The topic suffix of each command topic, and the types it carries.

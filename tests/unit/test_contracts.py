@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from schemas import Code, Command, Invalid, Unreadable, parse
-from schemas.commands import CommandType
-from schemas.export import GENERATED, render
+from badges_schemas import Code, Command, Invalid, Unreadable, parse
+from badges_schemas.commands import CommandType
+from badges_schemas.export import GENERATED, render
 
 COMMAND_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 BADGE = "6581281e8f68666070de15c5"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas import Code, OwnerType
-from schemas.commands import CreateBadgeGroup, UpdateBadgeGroup
+from badges_schemas import Code, OwnerType
+from badges_schemas.commands import CreateBadgeGroup, UpdateBadgeGroup
 from service.domain import decisions
 from service.domain.model import ClaimKey, Group, ReleaseName, ReserveName, SaveGroup, SetClaim
 

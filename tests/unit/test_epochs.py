@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.epochs import Epoch, EpochTable, Layout, following
+from service.store.epochs import Epoch, EpochTable, Layout, following
 
 FIRST = Epoch(0, "a" * 32, 2, (0, 0))
 

@@ -7,10 +7,10 @@ from typing import Any, cast
 
 import pytest
 
-from service.retention import HOUR, Earliest
-from service.runtime import expiry_passes
 from service.settings import Settings
-from service.store_retention import Step
+from service.store.expiry import Step
+from service.store.expiry_policy import HOUR, Earliest
+from service.worker.runtime import expiry_passes
 
 
 class _Expiry:

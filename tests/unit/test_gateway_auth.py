@@ -39,7 +39,7 @@ def test_add_user_writes_a_private_file_and_replaces_by_name(tmp_path: Path) -> 
 def test_cli_reads_the_password_from_stdin_and_refuses_an_empty_one(tmp_path: Path) -> None:
     path = tmp_path / "users.json"
     env = {**os.environ, "BADGES_GATEWAY_USERS_FILE": str(path)}
-    command = [sys.executable, "-m", "service.cli", "gateway-user", "add", "--name", "ops",
+    command = [sys.executable, "-m", "service.cli.commands", "gateway-user", "add", "--name", "ops",
                "--org-id", "5", "--user-id", "6"]
     refused = subprocess.run(command, input="\n", env=env, capture_output=True, text=True,
                              timeout=60)

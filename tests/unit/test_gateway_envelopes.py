@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from schemas import Code, Problem, ResultEvent
-from schemas.commands import CommandType
+from badges_schemas import Code, Problem, ResultEvent
+from badges_schemas.commands import CommandType
 from service.gateway.commands import BadBodyError, payload_of
 from service.gateway.envelopes import from_result
 from service.gateway.idempotency import command_id_for, request_digest

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from schemas import Code
-from schemas.commands import CommandType
+from badges_schemas import Code
+from badges_schemas.commands import CommandType
 from service.gateway.codes import COMMAND_CODES, UNREACHABLE
 from service.gateway.openapi import FILE, render
 

@@ -22,7 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from schemas import Topics
+from badges_schemas import Topics
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -352,7 +352,7 @@ def test_keda_scales_on_the_worker_group_lag_within_the_partitions(
         assert meta["sasl"] == KEDA_SASL[settings.kafka_sasl_mechanism]
         assert meta["tls"] == ("enable" if "SSL" in settings.kafka_security_protocol
                                else "disable")
-        # As the worker's consumer starts a new group (service/app.py).
+        # As the worker's consumer starts a new group (service/worker/app.py).
         assert meta["offsetResetPolicy"] == "earliest"
         assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
     # KEDA logs in as the worker does: the same Secret keys.

@@ -10,15 +10,16 @@ import uuid
 
 from prometheus_client import REGISTRY
 
-from schemas import CommandType, Topics
-from service.handler import store_batch
+from badges_schemas import CommandType, Topics
 from service.logs import JsonFormatter
-from service.metrics import ConsumerLag, Outcome, count_published
 from service.retry import retry
 from service.secrets import redactor
 from service.settings import Settings
+from service.worker.handler import store_batch
+from service.worker.metrics import ConsumerLag, Outcome, count_published, export
 from tests.unit.memory_store import MemoryStore, Message, incoming
 
+export()  # the worker's metrics, as its process exports them when it builds its app
 CLAIMS = Topics("x").command(CommandType.CLAIM_BADGE).split(".")[1]
 GROUPS = Topics("x").command(CommandType.UPDATE_BADGE_GROUP).split(".")[1]
 

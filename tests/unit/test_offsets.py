@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.consumer import _start
-from service.offsets import Admit, OffsetLedger
+from service.worker.consumer import _start
+from service.worker.offsets import Admit, OffsetLedger
 
 TP = ("commands", 0)
 

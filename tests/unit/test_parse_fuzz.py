@@ -14,10 +14,10 @@ import bson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import Command, Invalid, Unreadable, parse
+from badges_schemas import Command, Invalid, Unreadable, parse
 from service.domain.dispatch import decide
 from service.domain.state import Snapshot
-from service.handler import Incoming, Origin, dead_letter_json, rejection_json, result_json
+from service.worker.handler import Incoming, Origin, dead_letter_json, rejection_json, result_json
 from tests.chaos.fuzz import messages
 from tests.unit.memory_store import ACCEPTED
 from tests.unit.strategies import broken_documents

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from service.handler import Outgoing, Stored
-from service.pipeline import BatchPipeline
 from service.settings import Settings
+from service.worker.handler import Outgoing, Stored
+from service.worker.pipeline import BatchPipeline
 
 SETTINGS = Settings(batch_size=3, batch_window_seconds=0, retry_initial_backoff_seconds=0.01)
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from service.replies import (
+from badges_sdk.replies import (
     Replies,
     ReplyLimits,
     ResultsUnavailableError,
@@ -67,7 +67,7 @@ async def test_bad_records_are_logged_once_and_skipped(caplog: pytest.LogCapture
                                                         ) -> None:
     replies, command = Replies(), str(uuid.uuid4())
     replies.register(command)
-    with caplog.at_level(logging.WARNING, logger="service.replies"):
+    with caplog.at_level(logging.WARNING, logger="badges_sdk.replies"):
         replies.deliver(b"not json", 2, 40)
         replies.deliver(None, 2, 41)
         replies.deliver(json.dumps({"commandId": command, "orgId": 1}).encode(), 2, 42)
@@ -93,7 +93,7 @@ async def test_foreign_results_are_bounded_and_validated_when_taken(
         await replies.wait(ids[0], timeout=0.01)  # fell out of the cache
     broken = str(uuid.uuid4())  # correlates, but is no ResultEvent: found when taken
     replies.deliver(json.dumps({"commandId": broken, "orgId": 1}).encode(), 1, 7)
-    with caplog.at_level(logging.WARNING, logger="service.replies"), \
+    with caplog.at_level(logging.WARNING, logger="badges_sdk.replies"), \
             pytest.raises(ResultTimeoutError):
         await replies.wait(broken, timeout=0.01)
     assert "partition 1 offset 7 " in caplog.text

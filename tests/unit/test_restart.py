@@ -10,12 +10,17 @@ from typing import Any, cast
 import pytest
 from aiokafka import errors as kafka_errors
 
-from service import restart
-from service.kafka import KafkaAuthError
-from service.restart import ATTEMPT_VARIABLE, COMMAND, start_again_if_transient, worth_restarting
+from badges_sdk.kafka import KafkaAuthError
 from service.retry import backoff
 from service.settings import Settings
-from service.worker import Worker
+from service.worker import restart
+from service.worker.restart import (
+    ATTEMPT_VARIABLE,
+    COMMAND,
+    start_again_if_transient,
+    worth_restarting,
+)
+from service.worker.stop_bound import Worker
 
 SETTINGS = Settings(retry_initial_backoff_seconds=0.5, retry_max_backoff_seconds=3)
 

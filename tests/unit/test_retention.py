@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.retention import (
+from service.store.expiry_policy import (
     BUCKET_SECONDS,
     BrokerRetention,
     bucket_in,

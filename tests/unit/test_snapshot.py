@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from schemas import Command, CommandType, OwnerType
-from schemas.commands import ClaimBadge, UnclaimBadge
+from badges_schemas import Command, CommandType, OwnerType
+from badges_schemas.commands import ClaimBadge, UnclaimBadge
 from service.domain.dispatch import decide
 from service.domain.model import ClaimKey, ReleaseName, ReserveName
 from service.domain.state import Snapshot

@@ -3,8 +3,8 @@ test_status.py)."""
 
 from __future__ import annotations
 
-from service.cli import status_lines
-from service.status import NOT_READY, Member, PartitionLag, Readiness, Status
+from service.cli.commands import status_lines
+from service.cli.status import NOT_READY, Member, PartitionLag, Readiness, Status
 
 
 def test_text_aligns_the_tables_and_says_what_is_missing() -> None:

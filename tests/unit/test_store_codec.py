@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from schemas import OwnerType
+from badges_schemas import OwnerType
 from service.domain.model import (
     ClaimKey,
     Effect,
@@ -15,7 +15,7 @@ from service.domain.model import (
     SaveGroup,
     SetClaim,
 )
-from service.store_codec import effects_from_log, effects_to_log
+from service.store.codec import effects_from_log, effects_to_log
 
 EFFECTS = (
     SetClaim(ClaimKey(1, "6581281e8f68666070de15c5", OwnerType.JOURNEYS, "r:1"), True, 2, 3.25),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from schemas import OwnerType
+from badges_schemas import OwnerType
 from service.domain.model import ClaimKey, Group, SaveGroup, SetClaim
-from service.store_docs import (
+from service.store.docs import (
     Fence,
     claim_doc,
     claim_op,

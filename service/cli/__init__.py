@@ -1,0 +1,1 @@
+"""The `badges` command (commands.py) and its `status` view of the workers."""

@@ -1,0 +1,14 @@
+"""The badges SDK: publish badge commands to Kafka and await their result events.
+
+    from badges_sdk import BadgesClient
+
+Installs alone (the distribution badges-sdk, with badges-schemas for the contracts); the
+worker, the CLI and the gateway use the same code.
+"""
+
+from badges_sdk.client import BadgesClient, OutgoingCommand
+from badges_sdk.replies import ReplyLimits, ResultsUnavailableError, ResultTimeoutError
+from badges_sdk.settings import KafkaSettings
+
+__all__ = ["BadgesClient", "KafkaSettings", "OutgoingCommand", "ReplyLimits",
+           "ResultTimeoutError", "ResultsUnavailableError"]
