@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from badges_sdk import BadgesClient
 from service.settings import SettingsError, load_settings
 
 
@@ -39,3 +41,14 @@ def test_a_bad_http_port_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -
     monkeypatch.setenv("BADGES_HTTP_PORT", value)
     with pytest.raises(SettingsError, match="BADGES_HTTP_PORT"):
         load_settings()
+
+
+def test_the_sdk_takes_overrides_validated() -> None:
+    """A misspelt override (`bootstrap_servers`) is an error, not a silent default."""
+    client = BadgesClient(kafka_bootstrap_servers="k:9093", topic_prefix="up")
+    assert (client.settings.kafka_bootstrap_servers, client.topics.results) == (
+        "k:9093", "up.results.v1")
+    with pytest.raises(ValidationError, match="bootstrap_servers"):
+        BadgesClient(bootstrap_servers="k:9093")
+    with pytest.raises(ValidationError, match="network_timeout_seconds"):
+        BadgesClient(network_timeout_seconds=0)

@@ -1,6 +1,6 @@
 """Client for upstream modules: publish commands and await their result events.
 
-    async with BadgesClient(bootstrap_servers="localhost:9092") as client:
+    async with BadgesClient(kafka_bootstrap_servers="localhost:9092") as client:
         command_id = await client.claim(org_id=1, actor_id=7, badge_id=..., owner_type="Loyalty",
                                         reference_id="123")
         result = await client.result(command_id, timeout=30, org_id=1)
@@ -92,7 +92,9 @@ async def _stop(kafka_client: AIOKafkaConsumer | AIOKafkaProducer, timeout: floa
 class BadgesClient:
     def __init__(self, settings: KafkaSettings | None = None, from_beginning: bool = False,
                  limits: ReplyLimits | None = None, **overrides: Any) -> None:
-        self.settings = (settings or KafkaSettings()).model_copy(update=overrides)
+        base = settings or KafkaSettings()
+        # Validated: a misspelt or mistyped override is an error, never silently ignored.
+        self.settings = type(base).model_validate({**base.model_dump(), **overrides})
         self.topics = Topics(self.settings.topic_prefix)
         self._from_beginning = from_beginning
         self._producer: AIOKafkaProducer | None = None

@@ -1,7 +1,7 @@
 """The SDK's settings: how to reach Kafka, which topics, and how long to wait.
 
 Read from BADGES_* environment variables, like the service's own settings (which extend
-these), or given as keyword arguments: `BadgesClient(bootstrap_servers=...)`.
+these), or given as keyword arguments: `BadgesClient(kafka_bootstrap_servers=...)`.
 """
 
 from __future__ import annotations
