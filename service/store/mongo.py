@@ -108,6 +108,15 @@ def _any_id(ids: Iterable[Any]) -> Doc:
     return {"_id": {"$in": list(ids)}}
 
 
+def _logged_without(reservation: Doc, group: Doc | None, entry: Doc | None) -> bool:
+    """True if the reservation's command is logged with a decision that does not make it:
+    the worker that made it decided otherwise than the one whose decision was logged, and
+    lost the race to log. A group named so holds its name whatever the log says."""
+    if entry is None or (group is not None and group["name"] == reservation["name"]):
+        return False
+    return not makes(effects_from_log(entry["effects"]), reservation)
+
+
 def _position(doc: Doc, positions: Positions) -> None:
     fence = fence_from_doc(doc.get("fence"))
     if fence is not None:
@@ -148,11 +157,13 @@ class Store:
         wanted = set(keys)
         if not wanted:
             return found
-        docs = await self.log.find(_any_id(wanted)).to_list()
-        done = set()
-        if docs:
-            async for marker in self.done.find(_any_id(d["_id"] for d in docs)):
-                done.add(marker["_id"])
+        # The markers are read beside the entries, not after them: one round trip. A
+        # marker written between the two reads is missed, and its entry taken as pending:
+        # the state of a batch redelivered before its markers were stored, which replays.
+        docs, markers = await asyncio.gather(self.log.find(_any_id(wanted)).to_list(),
+                                             self.done.find(_any_id(wanted), {"_id": 1})
+                                             .to_list())
+        done = {m["_id"] for m in markers}
         unmarked = {d["_id"] for d in docs} - done - self._applied
         if unmarked:
             unmarked = await self._still_logged(unmarked)
@@ -319,25 +330,21 @@ class Store:
         for each reservation made by a create or a rename.)"""
         if not self.fence:
             return False
-        group = await self.groups.find_one({"_id": reservation["groupId"]}, {"name": 1,
-                                                                              "fence": 1})
-        if not (is_stale(reservation, group)
-                or await self._logged_without(reservation, group)):
+        # Both reads at once: one round trip for each reservation a batch makes.
+        group, entry = await asyncio.gather(
+            self.groups.find_one({"_id": reservation["groupId"]}, {"name": 1, "fence": 1}),
+            self._entry_of(reservation))
+        if not (is_stale(reservation, group) or _logged_without(reservation, group, entry)):
             return False
         await self.names.delete_one(same_reservation(reservation))
         return True
 
-    async def _logged_without(self, reservation: Doc, group: Doc | None) -> bool:
-        """True if the reservation's command is logged with a decision that does not make
-        it: the worker that made it decided otherwise than the one whose decision was
-        logged, and lost the race to log. A group named so holds its name whatever the log
-        says (and needs no read of it)."""
+    async def _entry_of(self, reservation: Doc) -> Doc | None:
+        """The log entry of the command that made the reservation, if it has one."""
         command = reservation.get("command")
-        if command is None or (group is not None and group["name"] == reservation["name"]):
-            return False
-        entry = await self.log.find_one({"_id": command}, {"effects": 1})
-        return entry is not None and not makes(effects_from_log(entry["effects"]),
-                                               reservation)
+        if command is None:
+            return None
+        return await self.log.find_one({"_id": command}, {"effects": 1})
 
     async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
         """Give the name up, unless a later command of the group reserved it again."""
