@@ -7,7 +7,6 @@ is committed comes from `service.worker.offsets.OffsetLedger` alone (see its doc
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -96,6 +95,10 @@ class LedgerConsumer(faust_kafka.Consumer):
         self.ack(message)
         self._unacked_messages.discard(message)
 
+    def _fetch_position(self, tp: TP) -> int | None:
+        consumer = self._thread._consumer  # faust reads it across threads too (highwater)
+        return fetch_position(consumer._subscription, tp) if consumer is not None else None
+
     async def _read_again(self, tp: TP, offset: int, reason: str, seen: int) -> None:
         REREADS.labels(reason).inc()
         log.warning("%s[%d]: expected offset %d, got up to %d (%s); reading again from %d",
@@ -114,10 +117,7 @@ class LedgerConsumer(faust_kafka.Consumer):
         nothing in flight, twice in a row: its tail was dropped on the way; read it again.
         (A hole is otherwise seen only when a later message arrives.)"""
         for tp, expected in self.ledger.idle().items():
-            try:
-                position = await asyncio.wait_for(self.position(tp), STALL_CHECK_SECONDS)
-            except Exception:  # mid-rebalance or broker away: next time
-                continue
+            position = self._fetch_position(tp)
             if position is None or position <= expected:
                 self._stalls.pop(tp, None)
             elif self._stalls.get(tp) == (expected, position):
@@ -125,6 +125,20 @@ class LedgerConsumer(faust_kafka.Consumer):
                 await self._read_again(tp, expected, "stalled", position - 1)
             else:
                 self._stalls[tp] = (expected, position)
+
+
+def fetch_position(subscription: Any, tp: TP) -> int | None:
+    """The offset aiokafka will fetch `tp` from next, if it knows it now; None if not (not
+    assigned, or its position is being reset).
+
+    Read without waiting, never through `position()`: that call waits in the consumer's
+    thread until the position is known (after a broker restart, until the group settles),
+    and two such waits fill the thread's queue of two workers, which every fetch and commit
+    goes through: a chaos run stalled for a minute that way, until a rebalance.
+    """
+    assignment = subscription.subscription.assignment if subscription.subscription else None
+    state = assignment.state_value(tp) if assignment is not None else None
+    return state.position if state is not None and state.has_valid_position else None
 
 
 def _start(committed: int | None, earliest: int, end: int) -> int:

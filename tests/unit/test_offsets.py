@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from service.worker.consumer import _start
+from aiokafka.consumer.subscription_state import SubscriptionState
+from aiokafka.structs import TopicPartition
+
+from service.worker.consumer import _start, fetch_position
 from service.worker.offsets import Admit, OffsetLedger
 
 TP = ("commands", 0)
@@ -79,3 +82,15 @@ def test_the_start_is_the_committed_offset_unless_the_partition_no_longer_holds_
     assert _start(2, earliest=3, end=20) == 3  # deleted by retention: the reset applies
     assert _start(25, earliest=0, end=20) == 0  # beyond the end (a recreated topic)
     assert _start(20, earliest=0, end=20) == 20
+
+
+async def test_the_fetch_position_is_read_without_waiting() -> None:
+    """The stall check reads aiokafka's fetch position where it is kept; a partition
+    without one (being reset) or not assigned gives None at once, never a wait."""
+    subscription = SubscriptionState()
+    tp, other = TopicPartition("t", 0), TopicPartition("t", 1)
+    assert fetch_position(subscription, tp) is None  # nothing subscribed
+    subscription.assign_from_user({tp})
+    assert fetch_position(subscription, tp) is None  # assigned, position not known yet
+    subscription.seek(tp, 42)
+    assert (fetch_position(subscription, tp), fetch_position(subscription, other)) == (42, None)
