@@ -1,4 +1,4 @@
-"""Every knob of the worker, read from BADGES_* environment variables (see README)."""
+"""Every knob of the worker, read from BADGES_* environment variables (deploy/README.md)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pyproject.toml" | head -n1
 [ -n "$version" ] || { echo "worker-image: no version in pyproject.toml" >&2; exit 1; }
 inputs() {
   (cd "$here" && find pyproject.toml service schemas deploy/worker -type f \
-     ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
+     ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.md' | LC_ALL=C sort)
 }
 source_hash=$(cd "$here" && inputs | xargs sha256sum | sha256sum | cut -c1-10)
 IMAGE=localhost/badges-worker:$version-s$source_hash
@@ -59,7 +59,8 @@ ctx=$state/worker-build/$version-s$source_hash
 rm -rf "$ctx"
 mkdir -p "$ctx/src" "$ctx/wheels"
 trap 'rm -rf "$ctx"' EXIT
-# README.md is the package's long description only: copied, not hashed, so docs edits don't rebuild.
+# The folders' README.md files are docs only (not hashed, not copied), so docs edits don't
+# rebuild; the root README.md is the package's long description: copied, not hashed.
 (cd "$here" && { inputs | grep -v '^deploy/'; echo README.md; } | xargs cp --parents -t "$ctx/src")
 echo "worker-image: building wheels" >&2
 # The contracts and the SDK are distributions of their own, which the service depends on.

@@ -1,6 +1,6 @@
 """badges: send badge commands, await their results, read the results and dead-letter topics.
 
-Settings come from the BADGES_* environment variables (see README); --bootstrap-servers and
+Settings come from the BADGES_* environment variables (deploy/README.md); --bootstrap-servers and
 --topic-prefix override theirs. Exit codes: 0 done, 1 the result carries errors, 2 bad
 arguments (nothing was published), 3 no result within --timeout, 4 Kafka unreachable or a
 network wait ran out, 78 authentication failed (Kafka refused the credentials or its

@@ -6,7 +6,7 @@ new commands to another partition, while its older ones may still wait in the ol
 An epoch is one such span: a number, in the order the worker met them, with the topic's id
 and partition count, and the offset each partition's messages of the epoch start at. A
 fence compares with another only in the same epoch; a later epoch is newer, whatever the
-offsets (store_docs). Fences written before epochs existed have none: they are epoch 0, the
+offsets (store/docs.py). Fences written before epochs existed have none: they are epoch 0, the
 first epoch the worker records, which is the topic as it was then.
 
 A group's consumer offsets reset lower open no epoch: the topic still holds the same

@@ -323,7 +323,7 @@ class Store:
         return ""  # the name kept changing hands: the caller decides again
 
     async def _drop_if_stale(self, reservation: Doc) -> bool:
-        """Remove a reservation left by a zombie (see store_docs.is_stale), or by a worker
+        """Remove a reservation left by a zombie (see docs.is_stale), or by a worker
         whose decision lost the race to log; True if it was. Also run on the reservation
         just made: a batch decides from names it read before, so a name left held would
         be answered 733 from that read, never asked for again. (Costs a read of the log

@@ -268,7 +268,7 @@ async def _drop_orphan_reservation(command: Command, at: float, store: Store) ->
 
 def _creates(command: Command) -> bool:
     """A group's creation comes from another topic than its updates: it has no fence
-    (store_docs explains what protects it instead)."""
+    (service/store/docs.py explains what protects it instead)."""
     return command.type is CommandType.CREATE_BADGE_GROUP
 
 

@@ -1,7 +1,7 @@
 """A reference model of the badges service, written from the contract alone.
 
 It imports nothing from `service/` or `schemas/`: plain dicts, and the rules of the Badges
-API reference (shared/reference/badges-api.md) and the README (commands, codes, results,
+API reference (shared/reference/badges-api.md) and schemas/README.md (commands, codes, results,
 guarantees). Checkers fold the raw commands the producers published into it, in the order
 the service must apply them, and compare what the service answered and stored with what
 the model says.

@@ -13,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-README = ROOT / "README.md"
+README = DEPLOY / "README.md"
 DASHBOARD = DEPLOY / "grafana" / "badges.json"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 
@@ -80,7 +80,7 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def readme_alerts() -> dict[str, str]:
-    """{alert: expression} of the README's alert table (section "### Alerts")."""
+    """{alert: expression} of deploy/README.md's alert table (section "### Alerts")."""
     text = README.read_text()
     section = text[text.index("### Alerts\n"):]
     section = section[:section.index("\n### ", 1)]
