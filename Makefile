@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lint test images image run demo bench bench-sdk bench-gateway chaos stop clean schemas
+.PHONY: help install lock lint test images image run demo bench bench-sdk bench-gateway chaos stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
 	@echo "make run     start Kafka + MongoDB-protocol containers, the worker and the gateway (Ctrl-C stops all)"
 	@echo "make demo    the real flow end to end through the badges CLI"
-	@echo "make install virtualenv with the package and its dev tools"
+	@echo "make install virtualenv with the package and its dev tools, from requirements/dev.lock"
+	@echo "make lock    regenerate requirements/*.lock from the pyproject files (UPGRADE=1: newest allowed)"
 	@echo "make lint    ruff and mypy"
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make image   build the worker image localhost/badges-worker:<version> if missing"
@@ -26,10 +27,33 @@ help:
 
 install: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml schemas/pyproject.toml service/client/pyproject.toml
+# Third-party packages only from the lock, each file checked against its hash (pip, setuptools
+# and wheel too); then the three local projects from the tree with --no-deps, so badges-schemas
+# and badges-sdk are never looked up on an index.
+$(BIN)/.installed: pyproject.toml schemas/pyproject.toml service/client/pyproject.toml \
+		requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e schemas -e service/client -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --only-binary :all: -r requirements/dev.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e schemas -e service/client -e '.[dev]'
+	$(BIN)/pip check
+	touch $@
+
+# The locks, for CPython 3.11 on Linux x86_64, from requirements/*.in (which name the
+# pyproject files); versions already locked are kept unless UPGRADE=1.
+LOCK_TOOL := .state/lock-tool
+UV_COMPILE = $(LOCK_TOOL)/bin/uv pip compile -q --generate-hashes \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade,) \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--no-emit-package badges-schemas --no-emit-package badges-sdk --no-emit-package badges-service
+
+lock: $(LOCK_TOOL)/.installed
+	$(UV_COMPILE) -o requirements/dev.lock requirements/dev.in
+	$(UV_COMPILE) -o requirements/runtime.lock requirements/runtime.in
+	$(UV_COMPILE) -o requirements/tools.lock requirements/tools.in
+
+$(LOCK_TOOL)/.installed: requirements/tools.lock
+	$(PYTHON) -m venv $(LOCK_TOOL)
+	$(LOCK_TOOL)/bin/pip install -q --require-hashes --only-binary :all: -r requirements/tools.lock
 	touch $@
 
 lint: install

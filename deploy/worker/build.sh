@@ -5,9 +5,9 @@
 #   deploy/worker/build.sh image   print the image name only
 #
 # Tag: <version from pyproject>-s<hash>, the hash over everything that goes into the image
-# (the pyproject.toml files with their exact pins, service/, schemas/, this folder), so a
-# changed source is a new tag that gets built, and an unchanged one reuses the image without
-# building a wheel.
+# (the pyproject.toml files with their exact pins, requirements/runtime.lock, service/,
+# schemas/, this folder), so a changed source is a new tag that gets built, and an unchanged
+# one reuses the image without building a wheel.
 # The same image is also tagged localhost/badges-worker:<version> (the latest build).
 # Base: with Docker the official python:3.11-slim, with podman the project's Debian bookworm
 # + python3 (3.11) built by deploy/debian-base.sh; BADGES_PYTHON_BASE_IMAGE overrides either.
@@ -27,8 +27,8 @@ PYTHON=${BADGES_WHEEL_PYTHON:-$here/.venv/bin/python}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pyproject.toml" | head -n1)
 [ -n "$version" ] || { echo "worker-image: no version in pyproject.toml" >&2; exit 1; }
 inputs() {
-  (cd "$here" && find pyproject.toml service schemas deploy/worker -type f \
-     ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.md' | LC_ALL=C sort)
+  (cd "$here" && find pyproject.toml requirements/runtime.lock service schemas deploy/worker \
+     -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.md' | LC_ALL=C sort)
 }
 source_hash=$(cd "$here" && inputs | xargs sha256sum | sha256sum | cut -c1-10)
 IMAGE=localhost/badges-worker:$version-s$source_hash
@@ -63,9 +63,14 @@ trap 'rm -rf "$ctx"' EXIT
 # rebuild; the root README.md is the package's long description: copied, not hashed.
 (cd "$here" && { inputs | grep -v '^deploy/'; echo README.md; } | xargs cp --parents -t "$ctx/src")
 echo "worker-image: building wheels" >&2
-# The contracts and the SDK are distributions of their own, which the service depends on.
-"$PYTHON" -m pip wheel -q --disable-pip-version-check --wheel-dir "$ctx/wheels" \
-  "$ctx/src/schemas" "$ctx/src/service/client" "$ctx/src" pip >&2
+# Third-party wheels (pip's own included) only as the lock names them, each checked against its
+# hash; then the three local projects (the contracts and the SDK are distributions of their
+# own, which the service depends on) without dependencies, so none is looked up on an index,
+# built by the wheel python's setuptools (locked in requirements/dev.lock).
+pip_wheel=("$PYTHON" -m pip wheel -q --disable-pip-version-check --wheel-dir "$ctx/wheels")
+"${pip_wheel[@]}" --require-hashes --only-binary :all: -r "$ctx/src/requirements/runtime.lock" >&2
+"${pip_wheel[@]}" --no-deps --no-build-isolation \
+  "$ctx/src/schemas" "$ctx/src/service/client" "$ctx/src" >&2
 cp "$worker_dir/Containerfile" "$ctx/"
 wheels_done=$(date +%s)
 
