@@ -1,4 +1,4 @@
-"""The Faust app: one agent per command topic, each feeding batches to the handler."""
+"""The Faust app: one agent on the command topics, feeding batches to the handler."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def create_app(settings: Settings) -> LedgerApp:
     if settings.http_port != "off":
         app.service(cast(Any, Endpoints(settings, app, runtime)))
     topics = Topics(settings.topic_prefix)
-    for topic_type, accepted in TOPIC_TYPES.items():
-        _add_agent(app, runtime, topics.command(topic_type), accepted)
+    _add_agent(app, runtime, "commands", {topics.command(topic_type): accepted
+                                          for topic_type, accepted in TOPIC_TYPES.items()})
     return app
 
 
@@ -79,17 +79,21 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-def _add_agent(
-    app: LedgerApp, runtime: Runtime, name: str, accepted: frozenset[CommandType]
-) -> None:
+def _add_agent(app: LedgerApp, runtime: Runtime, name: str,
+               accepted: dict[str, frozenset[CommandType]]) -> None:
+    """One agent for every command topic, so that a batch holds whatever has arrived: a
+    pipeline of its own for each topic made many batches of one group command each, every
+    one with all of a batch's round trips to the database."""
     settings = runtime.settings
-    # internal=True: Faust creates the topic, with our partition count, before subscribing.
-    topic = app.topic(name, internal=True, key_serializer="raw", value_serializer="raw")
-    drops = DroppedDeliveries(settings.drop_deliveries)
+    # internal=True: Faust creates the topics, with our partition count, before subscribing.
+    topic = app.topic(*accepted, internal=True, key_serializer="raw", value_serializer="raw")
+    drops = {t: DroppedDeliveries(settings.drop_deliveries) for t in accepted}
 
     async def store(events: Sequence[Any]) -> Stored:
-        epochs = await runtime.epochs(name)  # no round trip but the first after an assignment
-        batch = [_incoming(event, accepted, epochs) for event in events]
+        # No round trip but the first after an assignment.
+        epochs = {t: await runtime.epochs(t) for t in {e.message.topic for e in events}}
+        batch = [_incoming(e, accepted[e.message.topic], epochs[e.message.topic])
+                 for e in events]
         return await store_batch(batch, await runtime.ready())
 
     async def mark_done(keys: Sequence[str]) -> None:
@@ -111,7 +115,7 @@ def _add_agent(
         try:
             async for event in manual.events():
                 message = event.message
-                if drops.drop(message.partition, message.offset):
+                if drops[message.topic].drop(message.partition, message.offset):
                     log.warning("%s[%d] offset %d: dropped a delivery (test switch)",
                                 message.topic, message.partition, message.offset)
                     consumer.let_go(message)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DroppedDeliveries:
-    """`Settings.drop_deliveries` for one agent (one topic): the first delivery of each
+    """`Settings.drop_deliveries` for one command topic: the first delivery of each
     listed partition:offset is to be dropped."""
 
     def __init__(self, spec: str) -> None:
