@@ -186,6 +186,19 @@ def group_op(saves: Sequence[tuple[SaveGroup, Fence | None]], fenced: bool = Tru
     return UpdateOne({"_id": _id, "orgId": group.org_id, **not_past(fence)}, {"$set": doc})
 
 
+def group_ops(saves: Sequence[tuple[SaveGroup, Fence | None]], fenced: bool = True
+              ) -> list[UpdateOne | ReplaceOne[Doc]]:
+    """The writes for a batch's saves of one group, in order: one, or two when the batch
+    created the group and then updated it (one agent takes both topics). Collapsed into one
+    insert-if-absent, the updates would be lost whenever the group was inserted already (by
+    an earlier attempt of the batch, or a worker before a rebalance); as the creation, then
+    the updates fenced, they land either way."""
+    last_created = max((n for n, (save, _) in enumerate(saves) if save.created), default=None)
+    if not fenced or last_created is None or last_created == len(saves) - 1:
+        return [group_op(saves, fenced)]
+    return [group_op(saves[:last_created + 1]), group_op(saves[last_created + 1:])]
+
+
 def group_from_doc(doc: Doc) -> Group:
     return Group(
         id=str(doc["_id"]), org_id=doc["orgId"], name=doc["name"], rank=doc["rank"],

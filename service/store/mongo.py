@@ -59,7 +59,7 @@ from service.store.docs import (
     claim_writes,
     fence_from_doc,
     group_from_doc,
-    group_op,
+    group_ops,
     is_stale,
     makes,
     name_id,
@@ -130,6 +130,7 @@ class Store:
         self.db = db
         self.fence = fence  # off only to show, in tests, what the fence prevents
         self.fenced_writes = 0  # writes refused because the document was newer
+        self._unchecked: list[Doc] = []  # reservations made, their staleness not checked yet
         self.claims = db["badge_claims"]
         self.groups = db["badge_groups"]
         self.names = db["group_names"]
@@ -160,10 +161,8 @@ class Store:
         # The markers are read beside the entries, not after them: one round trip. A
         # marker written between the two reads is missed, and its entry taken as pending:
         # the state of a batch redelivered before its markers were stored, which replays.
-        docs, markers = await asyncio.gather(self.log.find(_any_id(wanted)).to_list(),
-                                             self.done.find(_any_id(wanted), {"_id": 1})
-                                             .to_list())
-        done = {m["_id"] for m in markers}
+        docs, done = await asyncio.gather(self.log.find(_any_id(wanted)).to_list(),
+                                          self._marked(wanted))
         unmarked = {d["_id"] for d in docs} - done - self._applied
         if unmarked:
             unmarked = await self._still_logged(unmarked)
@@ -172,6 +171,9 @@ class Store:
             if key in done or key in self._applied or key in unmarked:
                 found[key] = _log_entry(doc, pending=key in unmarked)
         return found
+
+    async def _marked(self, keys: set[str]) -> set[str]:
+        return {m["_id"] async for m in self.done.find(_any_id(keys), {"_id": 1})}
 
     async def _still_logged(self, keys: set[str]) -> set[str]:
         """The entries, seen without a done-marker, that are still logged: pending ones.
@@ -301,9 +303,9 @@ class Store:
     # -- writing ----------------------------------------------------------------------
 
     async def reserve_name(self, effect: ReserveName, fence: Fence | None = None,
-                           command: str | None = None) -> str:
+                           command: str | None = None, defer_check: bool = False) -> str:
         """Try to take the name for `command` (its log key); return the group that holds
-        it afterwards."""
+        it afterwards. `defer_check`: its staleness check waits for `check_reservations`."""
         # Unfenced (tests only): a reservation as releases before fences made it.
         doc = (reservation_doc(effect, fence, command) if self.fence
                else reservation_doc(effect, None, None))
@@ -317,10 +319,23 @@ class Store:
                 if held["groupId"] == doc["groupId"] or not await self._drop_if_stale(held):
                     return str(held["groupId"])
                 continue
-            if await self._drop_if_stale(doc):
+            if defer_check:
+                self._unchecked.append(doc)
+            elif await self._drop_if_stale(doc):
                 self.fenced_writes += 1  # we are the zombie: our group moved on without us
             return effect.group_id
         return ""  # the name kept changing hands: the caller decides again
+
+    async def check_reservations(self) -> None:
+        """The staleness check (`_drop_if_stale`) of every reservation made with
+        `defer_check` since the last call, all at once: the handler runs it before it logs
+        the decisions that made them.
+        The decision does not wait for it (a reservation found stale was ours to make, and
+        is only removed), so a batch's creates and renames cost one round trip each, and
+        their checks one between them."""
+        made, self._unchecked = self._unchecked, []
+        stale = await asyncio.gather(*(self._drop_if_stale(doc) for doc in made))
+        self.fenced_writes += sum(stale)  # we are the zombie: our group moved on without us
 
     async def _drop_if_stale(self, reservation: Doc) -> bool:
         """Remove a reservation left by a zombie (see docs.is_stale), or by a worker
@@ -372,7 +387,9 @@ class Store:
         await asyncio.gather(
             self._insert_claims(new),
             self._write(self.claims, [claim_op(w, self.fence) for w in existing]),
-            self._write(self.groups, [group_op(s, self.fence) for s in saves.values()]),
+            # Ordered: a group created and updated in one batch has two writes (group_ops).
+            self._write(self.groups, [op for s in saves.values()
+                                      for op in group_ops(s, self.fence)], ordered=True),
         )
         await asyncio.gather(*(self.release_name(e, f) for e, f in effects
                                if isinstance(e, ReleaseName)))
@@ -392,7 +409,7 @@ class Store:
                               [claim_op(claims[e["index"]], self.fence) for e in errors])
 
     async def _write(self, collection: AsyncCollection[Doc],
-                     ops: Sequence[UpdateOne | ReplaceOne[Doc]]) -> None:
+                     ops: Sequence[UpdateOne | ReplaceOne[Doc]], ordered: bool = False) -> None:
         """One bulk (MongoDB splits large ones itself); counts the fenced writes.
 
         Stock FerretDB 1.24 never answers a bulk of 70 or more updates of existing
@@ -402,5 +419,5 @@ class Store:
         """
         if not ops:
             return
-        result = await collection.bulk_write(ops, ordered=False)
+        result = await collection.bulk_write(ops, ordered=ordered)
         self.fenced_writes += len(ops) - result.matched_count - result.upserted_count

@@ -306,7 +306,7 @@ async def _reserve_names(effects: Sequence[Effect], work: _Batch, store: Store,
     for effect in effects:
         if isinstance(effect, ReserveName):
             await _release_logged(effect, work, store)
-            holder = await store.reserve_name(effect, fence, command)
+            holder = await store.reserve_name(effect, fence, command, defer_check=True)
             if holder != effect.group_id:
                 name = (effect.org_id, effect.name)
                 if holder:
@@ -318,7 +318,9 @@ async def _reserve_names(effects: Sequence[Effect], work: _Batch, store: Store,
 
 
 async def _log(work: _Batch, store: Store) -> None:
-    """Log the batch's decisions that are not logged yet."""
+    """Log the batch's decisions that are not logged yet (their reservations checked
+    first)."""
+    await store.check_reservations()
     await store.log_pending(work.new_entries[work.logged_upto:],
                             work.origins[work.logged_upto:])
     work.logged_upto = len(work.new_entries)
@@ -354,7 +356,7 @@ async def _replay(entry: LogEntry, work: _Batch, store: Store, fence: Fence | No
         work.snapshot.apply(effect)
         if isinstance(effect, ReserveName):
             await _release_logged(effect, work, store)
-            await store.reserve_name(effect, fence, entry.key)
+            await store.reserve_name(effect, fence, entry.key, defer_check=True)
             continue
         if isinstance(effect, ReleaseName):
             await store.release_name(effect, fence)

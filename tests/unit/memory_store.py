@@ -55,11 +55,14 @@ class MemoryStore:
         return Snapshot(active, groups, names, frozenset(stored)), {}
 
     async def reserve_name(self, effect: m.ReserveName, fence: Fence | None = None,
-                           command: str | None = None) -> str:
+                           command: str | None = None, defer_check: bool = False) -> str:
         name = (effect.org_id, effect.name)
         if name not in self.names:
             self.names[name], self.name_fences[name] = effect.group_id, fence
         return self.names[name]
+
+    async def check_reservations(self) -> None:
+        """One process, no zombies: no reservation is ever stale here."""
 
     async def release_name(self, effect: m.ReleaseName, fence: Fence | None = None) -> None:
         name = (effect.org_id, effect.name)
