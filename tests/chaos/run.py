@@ -141,6 +141,8 @@ class _Run:
         for wait in waits:
             wait.cancel()
         caught = [n for n, hold in enumerate(self.holds) if hold.caught.is_set()]
+        if not caught:
+            await self._dump_stacks()
         n = caught[0] if caught else self.rnd.randrange(len(self.workers))
         for other, hold in enumerate(self.holds):
             if other != n:
@@ -162,6 +164,15 @@ class _Run:
             worker.process.send_signal(signal.SIGCONT)
             hold.release()
         self.counts["zombie_pauses"] += 1
+
+    async def _dump_stacks(self) -> None:
+        """No claims write at all: the workers may be stuck. mode's worker logs every
+        thread's and task's stack on SIGUSR1: the logs show where they wait."""
+        for worker in self.workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGUSR1)
+                with contextlib.suppress(Exception):  # a diagnosis only: never fails the run
+                    await asyncio.to_thread(worker.wait_for, "LOCAL VARIABLES", 10)
 
     async def _nudge(self) -> None:
         """An unclaim and a claim of a claim answered already: one of them changes it, so
