@@ -95,11 +95,12 @@ def plan(commands: Sequence[BenchCommand], claim_lanes: int, batch_size: int) ->
     return Plan([b for b in batches if b], state.expected(len(commands)), len(commands))
 
 
-def decide_all(commands: Sequence[BenchCommand]) -> list[Decided]:
+def decide_all(commands: Sequence[BenchCommand], snapshot: Snapshot | None = None
+               ) -> list[Decided]:
     """The worker's decision for each command, in order, each against the state the ones
-    before it left."""
+    before it left (from `snapshot`, else from nothing)."""
     accepted = accepted_types(TOPICS)
-    snapshot = Snapshot()
+    snapshot = snapshot if snapshot is not None else Snapshot()
     decided = []
     for c in commands:
         command = parse(c.value, accepted[c.topic(TOPICS)])

@@ -36,7 +36,8 @@ def draw(summary: dict[str, Any], path: Path) -> Path | None:
 
 def _rates(axes: Any, summary: dict[str, Any]) -> None:
     spreads = summary["cmd_s_spread"]
-    names = [LABELS[s].split(" (")[0] for s in LABELS] + ["worker at 1M docs"]
+    preloaded = f"worker at {summary['preload']['per_collection']:,} docs"
+    names = [LABELS[s].split(" (")[0] for s in LABELS] + [preloaded]
     medians = [spreads[s]["median"] for s in LABELS] + [summary["worker_cmd_s_at_1m_docs"]]
     below = [spreads[s]["median"] - spreads[s]["min"] for s in LABELS] + [0]
     above = [spreads[s]["max"] - spreads[s]["median"] for s in LABELS] + [0]
