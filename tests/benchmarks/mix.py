@@ -276,14 +276,18 @@ class _Old:
     def __init__(self, preloaded: Preloaded, rng: random.Random) -> None:
         self.preloaded = preloaded
         self.rng = rng
-        self.taken: set[tuple[str, int]] = set()
+        self.taken: dict[str, set[int]] = {"claim": set(), "group": set()}
         self.unclaimed: list[Any] = []  # old claims unclaimed in the stream, not re-claimed
 
     def _number(self, kind: str) -> int:
+        taken = self.taken[kind]
+        if len(taken) * 2 > self.preloaded.count:
+            raise ValueError(f"the mix touches more than half of the {self.preloaded.count} "
+                             f"preloaded {kind}s: preload more, or send fewer commands")
         while True:  # a million to draw from and thousands drawn: a repeat is rare
             number = self.rng.randrange(self.preloaded.count)
-            if (kind, number) not in self.taken:
-                self.taken.add((kind, number))
+            if number not in taken:
+                taken.add(number)
                 return number
 
     def unclaim(self) -> Any:
