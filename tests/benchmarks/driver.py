@@ -110,7 +110,7 @@ class Driver:
     async def _results_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(**kafka.connection_options(self.settings),
                                     enable_auto_commit=False)
-        await consumer.start()
+        await asyncio.wait_for(consumer.start(), 60)
         topic = self.topics.results
         assigned = [TopicPartition(topic, p) for p in await kafka.partitions(self.settings, topic)]
         consumer.assign(assigned)
