@@ -4,11 +4,14 @@
 
 The same job with the same guarantees as `python -m service worker`, written as well as
 aiokafka allows, so that the difference between the two is what faust costs (or saves):
-- one consumer per command topic (each in a consumer group of its own), as the worker runs
-  one agent per topic; each feeds its own pipeline (tests/benchmarks/loop_lane.py);
+- one consumer on every command topic, as the worker's one agent (BENCH_LOOP_CONSUMERS=topic:
+  one per topic, each in a consumer group of its own; measured here at 5,000 commands, 3
+  runs each, 1,011 against 1,000 commands/s in the median: the same within the noise, and
+  one consumer is the worker's shape); each consumer feeds its own pipeline
+  (tests/benchmarks/loop_lane.py);
 - the worker's handler itself: `service.worker.handler.store_batch` on each batch, then
   `Store.mark_done`, with the worker's Store (fenced writes, fence epochs per assignment)
-  and the worker's `send_all` (acks=all, idempotent producer, shared by the topics);
+  and the worker's `send_all` (acks=all, idempotent producer, shared by the lanes);
 - the store of batch N+1 overlaps the publish and the done-markers of batch N;
 - offsets committed asynchronously (one commit in flight, the next carrying all that
   finished since), and only past batches whose results the broker acknowledged and whose
@@ -23,25 +26,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from typing import Any
 
-from badges_schemas import Topics
+from badges_schemas import CommandType, Topics
 from badges_sdk import kafka
 from service.settings import Settings
 from service.store.mongo import Store, connect
-from tests.benchmarks.loop_lane import TopicLane
+from tests.benchmarks.loop_lane import Lane
 from tests.benchmarks.mix import accepted_types
 
 log = logging.getLogger("aiokafka_loop")
+# "one": one consumer on every command topic, as the worker's one agent; "topic": one per
+# command topic (more stores at once, but a lane of 5 % of the commands makes as many
+# batches as the others, each with all of a batch's round trips).
+CONSUMERS = os.environ.get("BENCH_LOOP_CONSUMERS", "one")
+
+
+def lanes_of(accepted: dict[str, frozenset[CommandType]], consumers: str
+             ) -> dict[str, dict[str, frozenset[CommandType]]]:
+    """The lanes' names, each with its topics."""
+    if consumers == "topic":
+        return {topic.replace(".", "-"): {topic: types} for topic, types in accepted.items()}
+    if consumers == "one":
+        return {"all": accepted}
+    raise ValueError(f"BENCH_LOOP_CONSUMERS: 'one' or 'topic', not {consumers!r}")
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     client: Any = connect(settings)
     store = Store(client[settings.mongo_database], fence=settings.write_fence)
     producer = kafka.producer(settings)
-    lanes = [TopicLane(settings, topic, accepted, store, producer)
-             for topic, accepted in accepted_types(Topics(settings.topic_prefix)).items()]
+    accepted = accepted_types(Topics(settings.topic_prefix))
+    lanes = [Lane(settings, name, topics, store, producer)
+             for name, topics in lanes_of(accepted, CONSUMERS).items()]
     try:
         await store.ensure_indexes()
         await asyncio.wait_for(producer.start(), settings.network_timeout_seconds)

@@ -1,5 +1,5 @@
-"""One command topic of the aiokafka loop (tests/benchmarks/aiokafka_loop.py): its consumer,
-its batches in two overlapping stages, and its offset commits.
+"""One lane of the aiokafka loop (tests/benchmarks/aiokafka_loop.py): a consumer of some
+command topics, its batches in two overlapping stages, and its offset commits.
 
     batch N+1: fetch -> store_batch                 (the worker's handler, unchanged)
     batch N:        publish results | mark done     (at once, while N+1 is stored)
@@ -66,24 +66,26 @@ class Committer:
                 await asyncio.wait_for(self.consumer.commit(offsets), self.timeout)
 
 
-class TopicLane(ConsumerRebalanceListener):
-    def __init__(self, settings: Settings, topic: str, accepted: frozenset[CommandType],
-                 store: Store, producer: AIOKafkaProducer) -> None:
-        self.settings, self.topic, self.accepted = settings, topic, accepted
+class Lane(ConsumerRebalanceListener):
+    def __init__(self, settings: Settings, name: str,
+                 accepted: dict[str, frozenset[CommandType]], store: Store,
+                 producer: AIOKafkaProducer) -> None:
+        """`accepted`: the lane's topics, each with the command types it carries."""
+        self.settings, self.accepted = settings, accepted
         self.store, self.producer = store, producer
         self.topics = Topics(settings.topic_prefix)
         self.timeout = settings.network_timeout_seconds
-        # A consumer group per topic: one topic's rebalance never pauses another's.
+        # A consumer group per lane: one lane's rebalance never pauses another's.
         self.consumer = AIOKafkaConsumer(
             **kafka.connection_options(settings), group_id=f"{settings.topic_prefix}-loop-"
-            f"{topic}", enable_auto_commit=False, auto_offset_reset="earliest")
+            f"{name}", enable_auto_commit=False, auto_offset_reset="earliest")
         self.committer = Committer(self.consumer, self.timeout)
         self.sending: asyncio.Task[None] | None = None
-        self.epochs: EpochTable | None = None
+        self.epochs: dict[str, EpochTable] = {}
 
     async def start(self) -> None:
         await asyncio.wait_for(self.consumer.start(), self.timeout)
-        self.consumer.subscribe([self.topic], listener=self)
+        self.consumer.subscribe(list(self.accepted), listener=self)
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -100,8 +102,9 @@ class TopicLane(ConsumerRebalanceListener):
             await self.drain()
 
     async def _handle(self, records: Sequence[Record]) -> None:
-        epochs = await self._epochs()
-        stored = await store_batch([self._incoming(r, epochs) for r in records], self.store)
+        epochs = {topic: await self._epochs(topic) for topic in {r.topic for r in records}}
+        stored = await store_batch([self._incoming(r, epochs[r.topic]) for r in records],
+                                   self.store)
         if self.sending is not None:
             await self.sending  # the previous batch's results go first
         self.sending = asyncio.create_task(self._finish(stored, _next_offsets(records)))
@@ -129,18 +132,19 @@ class TopicLane(ConsumerRebalanceListener):
                                                          max_records=size - len(records)))
         return records
 
-    async def _epochs(self) -> EpochTable:
-        """The topic's fence epochs, learned once per assignment (as the worker's Runtime)."""
-        if self.epochs is None:
-            layout = await worker_kafka.layout(self.settings, self.topic)
-            epochs = await self.store.open_epochs(self.topic, layout)
-            self.epochs = EpochTable(tuple(epochs), layout.topic_id)
-        return self.epochs
+    async def _epochs(self, topic: str) -> EpochTable:
+        """A topic's fence epochs, learned once per assignment (as the worker's Runtime)."""
+        if topic not in self.epochs:
+            layout = await worker_kafka.layout(self.settings, topic)
+            epochs = await self.store.open_epochs(topic, layout)
+            self.epochs[topic] = EpochTable(tuple(epochs), layout.topic_id)
+        return self.epochs[topic]
 
     def _incoming(self, record: Record, epochs: EpochTable) -> Incoming:
         """As service/worker/app.py's `_incoming` (an aiokafka timestamp is in ms)."""
         return Incoming(
-            message=parse(record.value, self.accepted), key=record.key, value=record.value,
+            message=parse(record.value, self.accepted[record.topic]), key=record.key,
+            value=record.value,
             origin=Origin(record.topic, record.partition, record.offset,
                           record.timestamp / 1000, epochs.of(record.partition, record.offset)))
 
@@ -150,7 +154,7 @@ class TopicLane(ConsumerRebalanceListener):
         await self.drain()  # what was taken is finished and committed before letting go
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self.epochs = None
+        self.epochs = {}
 
 
 def _flat(batches: dict[TopicPartition, list[Record]]) -> list[Record]:

@@ -13,9 +13,9 @@ timed:
                done-markers and the retention keys (as the worker marks done while it
                publishes)
 
-in CLAIM_LANES lanes of claims and unclaims and one lane of group commands at once (the
-worker runs one pipeline per command topic: one for all claims, one per kind of group
-command), in batches of BATCH commands (the worker's are at most 100). That is the fastest
+in CLAIM_LANES lanes of claims and unclaims and one lane of group commands at once (more
+than the worker's one pipeline, with its store of batch N+1 beside the done-markers of
+batch N), in batches of BATCH commands (the worker's are at most 100). That is the fastest
 way known here to do this work on this database: one statement per collection and step,
 inserts rather than upserts for what is new, `$in` reads, the writes of a batch at once,
 the reads of one lane overlapping the writes of another (FerretDB's SQLite backend takes one
