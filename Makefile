@@ -18,7 +18,7 @@ help:
 	@echo "make images  build the local Kafka and FerretDB images if missing"
 	@echo "make image   build the worker image localhost/badges-worker:<version> if missing"
 	@echo "make schemas regenerate schemas/generated from the models and the gateway"
-	@echo "make bench   the worker against its baselines (FULL=1: larger runs and a 1M-command soak)"
+	@echo "make bench   the worker against its baselines, every answer checked: table, .state/bench/latest.json and .png (FULL=1: larger runs and a 1M-command soak)"
 	@echo "make bench-sdk the Python client: send_many vs one send at a time, RSS over 1M results"
 	@echo "make bench-gateway  the gateway's latency against the SDK's at 300/s, then its peak"
 	@echo "make chaos   10,000 commands under kills, broker restarts, a DB outage and a zombie, checked"

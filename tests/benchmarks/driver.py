@@ -1,8 +1,12 @@
-"""Send the mix to one namespace's topics and time each result, all on this process's clock.
+"""Send a mix to one namespace's topics, time and check each answer, on this process's clock.
 
-A command's time is taken just before its send; its result's time when the benchmark's own
-consumer of the result topic receives it. The systems under test are other processes, so
-nothing they do touches either clock.
+Each command has an intended send time: in a paced run its slot in the schedule, in a flood
+the moment the flood reaches it, for a rename the later of that and its group's creation's
+answer (it cannot be sent before). Latency counts from there to the answer's arrival at the
+benchmark's own consumer of the result topic, so a sender that falls behind shows as
+latency rather than hiding it (coordinated omission). Each answer is checked as it arrives
+against what the mix expects (tests/benchmarks/verify.py). The systems under test are
+other processes, so nothing they do touches this clock.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -24,47 +29,51 @@ from badges_schemas import Topics
 from badges_sdk import kafka
 from service.settings import Settings
 from tests.benchmarks.mix import BenchCommand, build_mix
+from tests.benchmarks.stats import intended_send, latencies_ms
+from tests.benchmarks.verify import Verdict, difference, judge
 
 FUTURES_CHUNK = 20_000  # delivery reports checked every so many sends, not held for 1M
 WARM_UP_ORG = 9999
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Arrival:
     at: float
-    errors: tuple[int, ...]
-    warnings: tuple[int, ...]
+    problem: str | None  # how the answer differs from what the mix expects; None: as expected
 
 
 @dataclass
 class Outcome:
     """What one send-and-wait produced."""
 
-    sent: int
-    arrived: int
-    seconds: float  # first send to last result
+    verdict: Verdict
+    seconds: float  # first intended send to last answer
     latencies_ms: list[float]
-    missing: list[str]  # command ids with no result
-    mismatches: dict[str, int] = field(default_factory=dict)  # kind -> results not as expected
-    examples: list[str] = field(default_factory=list)
+    kinds: list[str]  # the kind of the command of each latency
 
     @property
     def rate(self) -> float:
-        return self.arrived / self.seconds if self.seconds > 0 else 0.0
+        return self.verdict.answered / self.seconds if self.seconds > 0 else 0.0
 
     def checks(self) -> dict[str, Any]:
-        return {"sent": self.sent, "arrived": self.arrived, "missing": len(self.missing),
-                "missing_examples": self.missing[:5], "mismatches": self.mismatches,
-                "mismatch_examples": self.examples[:5]}
+        return self.verdict.as_dict()
+
+    def by_kind(self) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        for kind, latency in zip(self.kinds, self.latencies_ms, strict=True):
+            found.setdefault(kind, []).append(latency)
+        return found
 
 
 class Driver:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
-        self.sent: dict[str, float] = {}
-        self.arrived: dict[str, Arrival] = {}
-        self.duplicates = 0
+        self.commands: dict[str, BenchCommand] = {}  # every command sent, by id
+        self.intended: dict[str, float] = {}  # when each should have been sent
+        self.arrived: dict[str, Arrival] = {}  # each command's first answer
+        self.repeats: Counter[str] = Counter()  # answers after the first, by command id
+        self.unexpected = 0  # answers to commands this driver never sent
         self.progress: tqdm[Any] | None = None
         self._awaited: set[str] = set()  # ids of the current run still without a result
         self._waiters: dict[str, asyncio.Event] = {}
@@ -79,7 +88,7 @@ class Driver:
             await kafka.ensure_topics(self.settings, self.topics.all)
             # The worker's own producer settings: acks=all, idempotent.
             self._producer = kafka.producer(self.settings)
-            await self._producer.start()
+            await asyncio.wait_for(self._producer.start(), 60)
             self._consumer = await self._results_consumer()
             self._reader = asyncio.create_task(self._read())
         except BaseException:
@@ -101,7 +110,7 @@ class Driver:
     async def _results_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(**kafka.connection_options(self.settings),
                                     enable_auto_commit=False)
-        await consumer.start()
+        await asyncio.wait_for(consumer.start(), 60)
         topic = self.topics.results
         assigned = [TopicPartition(topic, p) for p in await kafka.partitions(self.settings, topic)]
         consumer.assign(assigned)
@@ -127,14 +136,20 @@ class Driver:
                 for record in records:
                     self._arrive(json.loads(record.value), now)
 
+    @property
+    def duplicates(self) -> int:
+        return sum(self.repeats.values())
+
     def _arrive(self, result: dict[str, Any], now: float) -> None:
         command_id = result["commandId"]
         if command_id in self.arrived:
-            self.duplicates += 1
+            self.repeats[command_id] += 1
             return
-        self.arrived[command_id] = Arrival(
-            now, tuple(e["code"] for e in result["errors"]),
-            tuple(w["code"] for w in result["warnings"]))
+        command = self.commands.get(command_id)
+        if command is None:
+            self.unexpected += 1
+            return
+        self.arrived[command_id] = Arrival(now, difference(command, result))
         self._awaited.discard(command_id)
         if self.progress is not None:
             self.progress.update(1)
@@ -147,21 +162,26 @@ class Driver:
 
     # -- sending ---------------------------------------------------------------------
 
-    async def send(self, command: BenchCommand) -> None:
-        """Send now, or (a rename) as soon as its group's create has been answered."""
+    async def send(self, command: BenchCommand, slot: float | None = None) -> None:
+        """Send now, or (a rename) as soon as its group's create has been answered.
+        `slot`: when it is scheduled (None: now)."""
+        slot = time.perf_counter() if slot is None else slot
+        self.commands[command.command_id] = command
         if command.after is not None and command.after not in self.arrived:
             waiter = self._waiters.setdefault(command.after, asyncio.Event())
-            self._deferred.append(asyncio.create_task(self._send_after(waiter, command)))
+            self._deferred.append(asyncio.create_task(self._send_after(waiter, command, slot)))
             return
-        await self._send_now(command)
+        await self._send_now(command, slot)
 
-    async def _send_after(self, waiter: asyncio.Event, command: BenchCommand) -> None:
+    async def _send_after(self, waiter: asyncio.Event, command: BenchCommand,
+                          slot: float) -> None:
         await waiter.wait()
-        await self._send_now(command)
+        await self._send_now(command, slot)
 
-    async def _send_now(self, command: BenchCommand) -> None:
+    async def _send_now(self, command: BenchCommand, slot: float) -> None:
         assert self._producer is not None
-        self.sent[command.command_id] = time.perf_counter()
+        after = self.arrived.get(command.after) if command.after is not None else None
+        self.intended[command.command_id] = intended_send(slot, after.at if after else None)
         delivery = await self._producer.send(command.topic(self.topics), command.value,
                                              key=command.key)
         self._futures.append(delivery)
@@ -185,15 +205,17 @@ class Driver:
 
     async def paced(self, commands: Sequence[BenchCommand], rate: float, label: str,
                     stall: float = 60) -> Outcome:
-        """At a steady rate: each send has an absolute deadline, so sleeps do not drift."""
+        """At a steady rate: command i's slot is start + i / rate, so sleeps do not drift,
+        and its latency counts from its slot even if the send was late."""
         self._expect(commands)
         with self._bar(len(commands), label):
             started = time.perf_counter()
             for number, command in enumerate(commands):
-                delay = started + number / rate - time.perf_counter()
+                slot = started + number / rate
+                delay = slot - time.perf_counter()
                 if delay > 0:
-                    await asyncio.sleep(delay)
-                await self.send(command)
+                    await asyncio.sleep(delay)  # the schedule itself: nothing to wait on
+                await self.send(command, slot)
             return await self.outcome(commands, stall)
 
     async def warm_up(self, timeout: float = 180) -> None:
@@ -245,25 +267,16 @@ class Driver:
             on_progress(total)
 
     def _outcome(self, commands: Sequence[BenchCommand]) -> Outcome:
-        latencies, missing = [], []
-        mismatches: dict[str, int] = {}
-        examples = []
-        for command in commands:
-            arrival = self.arrived.get(command.command_id)
-            if arrival is None:
-                missing.append(command.command_id)
-                continue
-            latencies.append((arrival.at - self.sent[command.command_id]) * 1000)
-            if (arrival.errors, arrival.warnings) != (command.errors, command.warnings):
-                mismatches[command.kind] = mismatches.get(command.kind, 0) + 1
-                examples.append(f"{command.kind} {command.command_id}: errors "
-                                f"{arrival.errors} warnings {arrival.warnings}, expected "
-                                f"{command.errors} {command.warnings}")
-        first = min(self.sent[c.command_id] for c in commands if c.command_id in self.sent)
-        last = max((self.arrived[c.command_id].at for c in commands
-                    if c.command_id in self.arrived), default=first)
-        return Outcome(len(commands), len(commands) - len(missing), last - first, latencies,
-                       missing, mismatches, examples)
+        answered = [c for c in commands if c.command_id in self.arrived]
+        verdict = judge(commands, {c.command_id: self.arrived[c.command_id].problem
+                                   for c in answered}, self.repeats, self.unexpected)
+        at = {c.command_id: self.arrived[c.command_id].at for c in answered}
+        ids = [c.command_id for c in answered]
+        first = min(self.intended[c.command_id] for c in commands
+                    if c.command_id in self.intended)
+        last = max(at.values(), default=first)
+        return Outcome(verdict, last - first, latencies_ms(self.intended, at, ids),
+                       [c.kind for c in answered])
 
     @contextlib.contextmanager
     def _bar(self, total: int, label: str) -> Any:

@@ -277,7 +277,7 @@ class GatewayBench:
 def summarize(results: dict[str, Any], plan: Plan, stack: Servers, logs: Path,
               wall: float) -> dict[str, Any]:
     sdk, gateway = results["sdk"], results["gateway"]
-    ratio = report._ratio(gateway["p99_ms"], sdk["p99_ms"])
+    ratio = report.ratio(gateway["p99_ms"], sdk["p99_ms"])
     return {
         "rate": plan.rate, "seconds": plan.seconds,
         "sdk_p50_ms": sdk["p50_ms"], "sdk_p99_ms": sdk["p99_ms"], "sdk_errors": sdk["errors"],

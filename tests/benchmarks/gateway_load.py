@@ -19,7 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tests.benchmarks.latency import percentile
+from tests.benchmarks.stats import percentile
 
 # One call: given its number, do it and return None when it was answered as expected, or
 # a short reason ("503", "ResultTimeoutError", "unexpected data") when not.

@@ -1,44 +1,45 @@
-"""Latency on one clock: the benchmark's send of a command to its result's arrival.
+"""Latency on one clock: a command's intended send (its slot in the schedule) to its answer.
 
 - at half the worker's measured peak: commands of a fresh mix at a steady rate;
 - idle: single commands one second apart, each into an idle worker.
+Both also per kind of command (tests/benchmarks/mix.py).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from tests.benchmarks.driver import Driver, Outcome
-from tests.benchmarks.mix import build_mix
+from tests.benchmarks.mix import BenchCommand, build_mix
+from tests.benchmarks.stats import percentiles
 
 HALF_PEAK_SEED = 2
 IDLE_SEED = 3
 IDLE_COMMANDS = 20
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+def figures(outcome: Outcome) -> dict[str, Any]:
+    """Percentiles of the run, and of each kind of command in it."""
+    return {**percentiles(outcome.latencies_ms), "achieved_rate": round(outcome.rate, 1),
+            "by_kind": {kind: {"commands": len(values), **percentiles(values)}
+                        for kind, values in sorted(outcome.by_kind().items())},
+            "checks": outcome.checks()}
 
 
-async def half_peak(driver: Driver, peak: float, seconds: float) -> tuple[dict[str, Any], Outcome]:
+async def paced(driver: Driver, commands: Sequence[BenchCommand], rate: float, label: str
+                ) -> tuple[dict[str, Any], Outcome]:
+    outcome = await driver.paced(commands, rate, f"{label} at {rate:.0f}/s")
+    return {"rate": round(rate, 1), "commands": len(commands),
+            "seconds": round(len(commands) / rate, 1), **figures(outcome)}, outcome
+
+
+async def half_peak(driver: Driver, peak: float, seconds: float
+                    ) -> tuple[dict[str, Any], Outcome]:
     rate = max(peak / 2, 1.0)
     commands = build_mix(max(1, round(rate * seconds)), HALF_PEAK_SEED)
-    outcome = await driver.paced(commands, rate, f"latency at {rate:.0f}/s")
-    return {"rate": round(rate, 1), "seconds": seconds, "commands": len(commands),
-            "p50_ms": round(percentile(outcome.latencies_ms, 0.5), 1),
-            "p99_ms": round(percentile(outcome.latencies_ms, 0.99), 1),
-            "achieved_rate": round(outcome.rate, 1)}, outcome
+    return await paced(driver, commands, rate, "latency, the mix")
 
 
 async def idle(driver: Driver) -> tuple[dict[str, Any], Outcome]:
-    commands = build_mix(IDLE_COMMANDS, IDLE_SEED)
-    outcome = await driver.paced(commands, 1.0, "idle latency")
-    return {"commands": len(commands),
-            "p50_ms": round(percentile(outcome.latencies_ms, 0.5), 1),
-            "max_ms": round(max(outcome.latencies_ms, default=math.nan), 1)}, outcome
+    return await paced(driver, build_mix(IDLE_COMMANDS, IDLE_SEED), 1.0, "idle latency")

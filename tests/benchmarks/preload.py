@@ -1,16 +1,20 @@
 """Fill every collection the worker reads with N documents shaped like the worker's own.
 
 The shapes are copied from documents a worker wrote (one of each collection, read back from
-an earlier run's database); only the ids and what embeds them change, so lookups and writes
-see today's formats at today's sizes. Ids cannot collide with the mix's: badges here start
-with "be", groups with "6e", and commands are UUIDs of their own.
+an earlier run's database); the ids, and what embeds them, are those of the preloaded
+entities (tests/benchmarks/preloaded.py: random like the workload's, so inserts and lookups
+land all over the _id index), so lookups and writes see today's formats at today's sizes.
+Every preloaded claim is active and every group holds its name: the mix at 1,000,000
+documents knows what its commands on them must be answered. Preloaded documents carry no
+fence (as documents written before fences existed): a fence copied from the template would
+make the commands on them look older than what they reflect, in a namespace whose offsets
+start again at 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tqdm import tqdm
 
 from service.store.mongo import Store
-from tests.benchmarks.mix import ORGS
+from tests.benchmarks.preloaded import Preloaded
 
 Doc = dict[str, Any]
 COLLECTIONS = ("badge_claims", "badge_groups", "group_names", "commands", "commands_done")
@@ -29,60 +33,61 @@ IN_FLIGHT = 2  # one insert at the server while the next chunk is built here
 
 
 async def templates(db: AsyncDatabase[Doc]) -> dict[str, Doc]:
-    """One real document of each collection, the first the worker wrote."""
+    """One real document of each collection, the first the worker wrote, without its fence."""
     found = {}
     for name in COLLECTIONS:
         doc = await db[name].find_one({})
         if doc is None:
             raise RuntimeError(f"no document in {db.name}.{name} to copy the shape of")
-        found[name] = doc
+        found[name] = {k: v for k, v in doc.items() if k != "fence"}
     return found
 
 
-def _makers(shapes: dict[str, Doc]) -> dict[str, Callable[[int], Doc]]:
+def _makers(shapes: dict[str, Doc], entities: Preloaded) -> dict[str, Callable[[int], Doc]]:
     """For each collection, document number i in the template's shape."""
-    def org(i: int) -> int:
-        return ORGS[i % len(ORGS)]
-
     def claim(i: int) -> Doc:
-        t, badge = shapes["badge_claims"], f"be{i:022x}"
-        return {**t, "_id": f"{org(i)}:{badge}:{t['ownerType']}:{t['referenceId']}",
-                "orgId": org(i), "badgeMetaId": ObjectId(badge)}
+        old = entities.claim(i)
+        return {**shapes["badge_claims"], "_id": old.claim_id, "orgId": old.org_id,
+                "badgeMetaId": ObjectId(old.payload["badgeId"]), "isActive": True,
+                "ownerType": old.payload["ownerType"],
+                "referenceId": old.payload["referenceId"]}
 
     def group(i: int) -> Doc:
-        return {**shapes["badge_groups"], "_id": ObjectId(f"6e{i:022x}"), "orgId": org(i),
-                "name": f"PRELOAD_{i}"}
+        old = entities.group(i)
+        return {**shapes["badge_groups"], "_id": ObjectId(old.group_id), "orgId": old.org_id,
+                "name": old.name, "isActive": True}
 
     def name(i: int) -> Doc:
-        return {**shapes["group_names"], "_id": f"{org(i)}:PRELOAD_{i}", "orgId": org(i),
-                "name": f"PRELOAD_{i}", "groupId": ObjectId(f"6e{i:022x}")}
-
-    def command_id(i: int) -> str:
-        return f"{org(i)}:{uuid.UUID(int=(0xbe << 120) | i, version=4)}"
+        old = entities.group(i)
+        return {**shapes["group_names"], "_id": f"{old.org_id}:{old.name}",
+                "orgId": old.org_id, "name": old.name, "groupId": ObjectId(old.group_id),
+                "command": entities.log_key(i)}
 
     def command(i: int) -> Doc:
-        return {**shapes["commands"], "_id": command_id(i)}
+        return {**shapes["commands"], "_id": entities.log_key(i)}
 
     def done(i: int) -> Doc:
-        return {**shapes["commands_done"], "_id": command_id(i)}
+        return {**shapes["commands_done"], "_id": entities.log_key(i)}
 
     return {"badge_claims": claim, "badge_groups": group, "group_names": name,
             "commands": command, "commands_done": done}
 
 
 async def preload(mongo_url: str, database: str, shapes: dict[str, Doc],
-                  count: int) -> dict[str, Any]:
-    """Insert `count` documents into each collection (indexes first, as the worker has them)."""
+                  entities: Preloaded) -> dict[str, Any]:
+    """Insert `entities.count` documents into each collection (indexes first, as the worker
+    has them)."""
     client: AsyncMongoClient[Doc] = AsyncMongoClient(mongo_url, timeoutMS=600_000)
     try:
         db = client[database]
         await Store(db).ensure_indexes()
         started = time.perf_counter()
+        count = entities.count
         total = count * len(COLLECTIONS)
         rates = {}
         with tqdm(total=total, desc="preload", unit="doc", unit_scale=True,
                   mininterval=1) as bar:
-            for collection, make in _makers(shapes).items():
+            for collection, make in _makers(shapes, entities).items():
                 began = time.perf_counter()
                 await _fill(db, collection, make, count, bar)
                 rates[collection] = round(count / (time.perf_counter() - began))
