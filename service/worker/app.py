@@ -45,6 +45,12 @@ def create_app(settings: Settings) -> LedgerApp:
         web_enabled=False,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.kafka_session_timeout_seconds,
+        # Bounds each connect and request of faust's own clients (faust's default: 90 s).
+        # A connect to a restarting broker can hang until the kernel gives up (about a
+        # minute, then EHOSTUNREACH), and while it does the consumer's metadata, and so its
+        # fetches, commits and coordinator, wait: chaos runs answered nothing for a minute.
+        # faust wants it no shorter than the session timeout.
+        broker_request_timeout=request_timeout(settings),
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
@@ -63,6 +69,10 @@ def create_app(settings: Settings) -> LedgerApp:
     _add_agent(app, runtime, "commands", {topics.command(topic_type): accepted
                                           for topic_type, accepted in TOPIC_TYPES.items()})
     return app
+
+
+def request_timeout(settings: Settings) -> float:
+    return max(settings.network_timeout_seconds, settings.kafka_session_timeout_seconds)
 
 
 def _credentials(settings: Settings) -> Any:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from badges_sdk import BadgesClient
 from service.settings import SettingsError, load_settings
+from service.worker.app import create_app
 
 
 def test_defaults_load(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +53,15 @@ def test_the_sdk_takes_overrides_validated() -> None:
         BadgesClient(bootstrap_servers="k:9093")
     with pytest.raises(ValidationError, match="network_timeout_seconds"):
         BadgesClient(network_timeout_seconds=0)
+
+
+@pytest.mark.parametrize(("network", "session", "bound"), [(10.0, 30.0, 30.0), (10.0, 6.0, 10.0)])
+def test_faust_waits_no_longer_than_the_network_timeout_or_the_session(
+        network: float, session: float, bound: float) -> None:
+    """faust's own Kafka clients wait 90 s for a connect or a request unless told: a hung
+    connect to a restarting broker stalled the consumer's metadata for a minute."""
+    settings = load_settings(network_timeout_seconds=network,
+                             kafka_session_timeout_seconds=session, http_port="off")
+    app = create_app(settings)
+    assert app.conf.broker_request_timeout == bound
+    assert app.conf.broker_session_timeout <= app.conf.broker_request_timeout
