@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo import ReplaceOne, UpdateOne
@@ -48,6 +48,17 @@ class Fence:
         if self.epoch:  # epoch 0 is written as before epochs: old workers compare it alike
             doc["e"] = self.epoch
         return doc
+
+
+E = TypeVar("E")
+
+
+def in_fence_order(effects: Sequence[tuple[E, Fence | None]]) -> list[tuple[E, Fence | None]]:
+    """A batch's effects on one document, oldest position first (unfenced ones, creations,
+    before all), the batch's order kept among equals. A batch's order is not always the
+    positions' order: a resent command whose first copy's entry is pending replays that
+    entry's effects where the copy sits, after newer decisions of the same document."""
+    return sorted(effects, key=lambda e: (-1, 0) if e[1] is None else (e[1].epoch, e[1].offset))
 
 
 def latest(fences: Iterable[Fence | None]) -> Fence | None:
@@ -110,14 +121,13 @@ class ClaimWrite:
 def claim_writes(effects: Sequence[tuple[SetClaim, Fence | None]], stored: frozenset[ClaimKey]
                  ) -> tuple[list[ClaimWrite], list[ClaimWrite]]:
     """The writes of claims with no document yet (to insert), and of the others."""
-    first: dict[ClaimKey, SetClaim] = {}
-    last: dict[ClaimKey, SetClaim] = {}
-    fences: dict[ClaimKey, list[Fence | None]] = {}
+    by_key: dict[ClaimKey, list[tuple[SetClaim, Fence | None]]] = {}
     for effect, fence in effects:
-        first.setdefault(effect.key, effect)
-        last[effect.key] = effect
-        fences.setdefault(effect.key, []).append(fence)
-    writes = [ClaimWrite(first[k], last[k], latest(fences[k])) for k in last]
+        by_key.setdefault(effect.key, []).append((effect, fence))
+    writes = []
+    for of_key in by_key.values():
+        ordered = in_fence_order(of_key)
+        writes.append(ClaimWrite(ordered[0][0], ordered[-1][0], latest(f for _, f in ordered)))
     return ([w for w in writes if w.first.key not in stored],
             [w for w in writes if w.first.key in stored])
 
@@ -171,6 +181,7 @@ def group_op(saves: Sequence[tuple[SaveGroup, Fence | None]], fenced: bool = Tru
     after a crash), it must not undo the updates applied since. An update changes the
     stored group if it is not newer. Unfenced: a replacing upsert, as before fences.
     """
+    saves = in_fence_order(saves)
     group = saves[-1][0].group
     fence = latest(f for _, f in saves)
     doc = _group_doc(group)
@@ -193,6 +204,7 @@ def group_ops(saves: Sequence[tuple[SaveGroup, Fence | None]], fenced: bool = Tr
     insert-if-absent, the updates would be lost whenever the group was inserted already (by
     an earlier attempt of the batch, or a worker before a rebalance); as the creation, then
     the updates fenced, they land either way."""
+    saves = in_fence_order(saves)
     last_created = max((n for n, (save, _) in enumerate(saves) if save.created), default=None)
     if not fenced or last_created is None or last_created == len(saves) - 1:
         return [group_op(saves, fenced)]

@@ -158,17 +158,20 @@ class Store:
         wanted = set(keys)
         if not wanted:
             return found
+        # Taken before the reads: an entry of this process's previous batch whose markers
+        # land while they run leaves `_applied` then, and must still count as done.
+        applied = set(self._applied)
         # The markers are read beside the entries, not after them: one round trip. A
         # marker written between the two reads is missed, and its entry taken as pending:
         # the state of a batch redelivered before its markers were stored, which replays.
         docs, done = await asyncio.gather(self.log.find(_any_id(wanted)).to_list(),
                                           self._marked(wanted))
-        unmarked = {d["_id"] for d in docs} - done - self._applied
+        unmarked = {d["_id"] for d in docs} - done - applied
         if unmarked:
             unmarked = await self._still_logged(unmarked)
         for doc in docs:
             key = doc["_id"]
-            if key in done or key in self._applied or key in unmarked:
+            if key in done or key in applied or key in unmarked:
                 found[key] = _log_entry(doc, pending=key in unmarked)
         return found
 

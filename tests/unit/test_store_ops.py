@@ -10,6 +10,7 @@ from service.store.docs import (
     claim_op,
     claim_writes,
     group_op,
+    group_ops,
     is_past,
     is_stale,
 )
@@ -90,3 +91,23 @@ def test_fences_compare_only_within_an_epoch_and_a_later_epoch_is_newer() -> Non
     made_in_1 = {"name": "Gold", "fence": {"p": 1, "o": 0, "e": 1}}
     assert not is_stale(made_in_1, {"name": "Silver", "fence": {"p": 1, "o": 7}})
     assert is_stale(made_in_1, {"name": "Silver", "fence": {"p": 0, "o": 0, "e": 2}})
+
+
+def test_a_replayed_older_effect_listed_last_does_not_win() -> None:
+    """A resent command whose first copy's entry is pending replays that entry where the
+    copy sits, after newer decisions on the same document: the write leaves the document
+    as the newest position does (a chaos run stored a rename's older state that way)."""
+    older, newer = GROUP.renamed("Gold", 7, 8, 4.0), GROUP.renamed("Gold", 5, 44, 5.0)
+    [op] = group_ops([(SaveGroup(newer), Fence(7, 15)), (SaveGroup(older), Fence(7, 11))])
+    assert (op._doc["$set"]["rank"], op._doc["$set"]["fence"]) == (5, {"p": 7, "o": 15})
+    _, [claim] = claim_writes([(SetClaim(KEY, False, actor_id=2, at=2.0), Fence(0, 12)),
+                               (SetClaim(KEY, True, actor_id=1, at=1.0), Fence(0, 11))],
+                              stored=frozenset({KEY}))
+    assert claim_op(claim)._doc["$set"]["isActive"] is False
+
+
+def test_a_group_created_and_updated_in_one_batch_gets_both_writes_in_order() -> None:
+    created, renamed = SaveGroup(GROUP, created=True), SaveGroup(GROUP.renamed("Silver", 1, 3, 4.0))
+    insert, update = group_ops([(created, None), (renamed, Fence(2, 9))])
+    assert insert._upsert and insert._doc["$setOnInsert"]["name"] == "Gold"
+    assert update._doc["$set"]["name"] == "Silver" and not update._upsert
