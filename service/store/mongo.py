@@ -117,6 +117,16 @@ def _logged_without(reservation: Doc, group: Doc | None, entry: Doc | None) -> b
     return not makes(effects_from_log(entry["effects"]), reservation)
 
 
+def _stale(reservation: Doc, group: Doc | None, entry: Doc | None) -> bool:
+    """A reservation its group has moved past (a zombie's), or one whose command is logged
+    with another decision (a worker that lost the race to log)."""
+    return is_stale(reservation, group) or _logged_without(reservation, group, entry)
+
+
+async def _nothing() -> list[Doc]:
+    return []
+
+
 def _position(doc: Doc, positions: Positions) -> None:
     fence = fence_from_doc(doc.get("fence"))
     if fence is not None:
@@ -131,6 +141,7 @@ class Store:
         self.fence = fence  # off only to show, in tests, what the fence prevents
         self.fenced_writes = 0  # writes refused because the document was newer
         self._unchecked: list[Doc] = []  # reservations made, their staleness not checked yet
+        self._ahead: dict[str, Doc] = {}  # reservations made ahead of the batch's decisions
         self.claims = db["badge_claims"]
         self.groups = db["badge_groups"]
         self.names = db["group_names"]
@@ -305,13 +316,48 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------
 
+    async def reserve_ahead(self, planned: Sequence[tuple[ReserveName, Fence | None, str]]
+                            ) -> None:
+        """Make the reservations a batch's decisions will ask for, in one bulk, before they
+        are decided (service/worker/reservations.py); `reserve_name` then takes each one
+        from here. A name held already is left to `reserve_name`. Once per batch: what an
+        earlier batch made ahead and did not take is forgotten here (it was dropped, or
+        its batch failed: then `reserve_name` finds it held for its group, as any retry)."""
+        self._ahead = {}
+        docs = [self._reservation(e, f, c) for e, f, c in planned]
+        if not docs:
+            return
+        try:
+            await self.names.insert_many(docs, ordered=False)
+            taken: set[int] = set()
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            taken = {e["index"] for e in errors}
+        self._ahead = {d["_id"]: d for i, d in enumerate(docs) if i not in taken}
+
+    async def drop_unused(self) -> None:
+        """Remove the reservations made ahead that no decision took (a decision changed by
+        a name another worker held): before the batch is logged, so no logged decision
+        ever counts on them."""
+        unused, self._ahead = list(self._ahead.values()), {}
+        await asyncio.gather(*(self.names.delete_one(same_reservation(d)) for d in unused))
+
+    def _reservation(self, effect: ReserveName, fence: Fence | None, command: str | None
+                     ) -> Doc:
+        # Unfenced (tests only): a reservation as releases before fences made it.
+        return (reservation_doc(effect, fence, command) if self.fence
+                else reservation_doc(effect, None, None))
+
     async def reserve_name(self, effect: ReserveName, fence: Fence | None = None,
                            command: str | None = None, defer_check: bool = False) -> str:
         """Try to take the name for `command` (its log key); return the group that holds
         it afterwards. `defer_check`: its staleness check waits for `check_reservations`."""
-        # Unfenced (tests only): a reservation as releases before fences made it.
-        doc = (reservation_doc(effect, fence, command) if self.fence
-               else reservation_doc(effect, None, None))
+        doc = self._reservation(effect, fence, command)
+        if self._ahead.get(doc["_id"]) == doc:
+            del self._ahead[doc["_id"]]
+            return await self._made(doc, effect, defer_check)
         for _ in range(RESERVATION_ATTEMPTS):
             try:
                 await self.names.insert_one(doc)
@@ -322,23 +368,39 @@ class Store:
                 if held["groupId"] == doc["groupId"] or not await self._drop_if_stale(held):
                     return str(held["groupId"])
                 continue
-            if defer_check:
-                self._unchecked.append(doc)
-            elif await self._drop_if_stale(doc):
-                self.fenced_writes += 1  # we are the zombie: our group moved on without us
-            return effect.group_id
+            return await self._made(doc, effect, defer_check)
         return ""  # the name kept changing hands: the caller decides again
+
+    async def _made(self, doc: Doc, effect: ReserveName, defer_check: bool) -> str:
+        """A reservation we inserted: checked now, or with the batch's others."""
+        if defer_check:
+            self._unchecked.append(doc)
+        elif await self._drop_if_stale(doc):
+            self.fenced_writes += 1  # we are the zombie: our group moved on without us
+        return effect.group_id
 
     async def check_reservations(self) -> None:
         """The staleness check (`_drop_if_stale`) of every reservation made with
         `defer_check` since the last call, all at once: the handler runs it before it logs
         the decisions that made them.
         The decision does not wait for it (a reservation found stale was ours to make, and
-        is only removed), so a batch's creates and renames cost one round trip each, and
-        their checks one between them."""
+        is only removed), so a batch's creates and renames cost no round trip each, and
+        their checks one read of the groups and one of the log, side by side."""
         made, self._unchecked = self._unchecked, []
-        stale = await asyncio.gather(*(self._drop_if_stale(doc) for doc in made))
-        self.fenced_writes += sum(stale)  # we are the zombie: our group moved on without us
+        if not made or not self.fence:
+            return
+        commands = {d["command"] for d in made if "command" in d}
+        groups, entries = await asyncio.gather(
+            self.groups.find(_any_id({d["groupId"] for d in made}), {"name": 1, "fence": 1})
+            .to_list(),
+            self.log.find(_any_id(commands), {"effects": 1}).to_list() if commands
+            else _nothing())
+        group_of = {g["_id"]: g for g in groups}
+        entry_of = {e["_id"]: e for e in entries}
+        stale = [d for d in made
+                 if _stale(d, group_of.get(d["groupId"]), entry_of.get(d.get("command")))]
+        await asyncio.gather(*(self.names.delete_one(same_reservation(d)) for d in stale))
+        self.fenced_writes += len(stale)  # we are the zombie: our group moved on without us
 
     async def _drop_if_stale(self, reservation: Doc) -> bool:
         """Remove a reservation left by a zombie (see docs.is_stale), or by a worker
@@ -352,7 +414,7 @@ class Store:
         group, entry = await asyncio.gather(
             self.groups.find_one({"_id": reservation["groupId"]}, {"name": 1, "fence": 1}),
             self._entry_of(reservation))
-        if not (is_stale(reservation, group) or _logged_without(reservation, group, entry)):
+        if not _stale(reservation, group, entry):
             return False
         await self.names.delete_one(same_reservation(reservation))
         return True

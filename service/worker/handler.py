@@ -3,9 +3,13 @@
 The order of durable steps is what gives exactly-once effects without transactions:
 1. look the commands up in the command log (a logged command is answered from it) and,
    at the same time, read the state the batch's commands need;
-2. decide the new ones against that snapshot (name reservations are made here, one by one,
-   because the insert of a reservation is the uniqueness check; a reservation records its
-   command, so one whose command was logged with another decision counts as stale);
+2. decide the new ones against that snapshot. Name reservations are made first, in one
+   bulk, for the names a dry run of the batch's group commands says they will ask for
+   (service/worker/reservations.py), then taken by the decisions that ask; the insert of a
+   reservation is the uniqueness check, so a name found taken is reserved again the old
+   way, one by one, and what was made ahead and not taken is removed before logging. A
+   reservation records its command, so one whose command was logged with another
+   decision counts as stale;
 3. log each decision (result + effects) as pending;
 4. apply the claim and group effects, one write per document, then release the names they
    free. A release waits for its decision to be logged: a worker that loses the race to
@@ -32,14 +36,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from badges_schemas import Command, CommandType, DeadLetter, Invalid, ResultEvent, Unreadable
-from badges_schemas.commands import CreateBadgeGroup
-from service.domain.decisions import new_group_id, superseded
-from service.domain.dispatch import decide
+from badges_schemas.commands import CreateBadgeGroup, UpdateBadgeGroup
+from service.domain.decisions import new_group_id
 from service.domain.model import Decision, Effect, ReleaseName, ReserveName
 from service.domain.state import Reads, Snapshot
-from service.store.docs import Fence, is_past, written_document
+from service.store.docs import Fence
 from service.store.mongo import LogEntry, Positions, Store
 from service.worker.metrics import DEAD_LETTER, DUPLICATE, ERROR, FENCED_WRITES, OK, Outcome
+from service.worker.reservations import GroupCommand, advance, first_decision, names_ahead
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +173,10 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
     )
     work = _Batch(snapshot, logged, positions)
     fenced_before = store.fenced_writes
+    await store.reserve_ahead(names_ahead(_group_commands(batch, logged), snapshot, positions))
     for incoming in batch:
         await _handle_one(incoming, work, store)
+    await store.drop_unused()
     await _log(work, store)
     await store.apply(work.effects, snapshot.stored_claims)  # releases the names too
     done = [e.key for e in work.new_entries] + [k for k, e in logged.items() if e.pending]
@@ -184,6 +190,26 @@ async def store_batch(batch: Sequence[Incoming], store: Store) -> Stored:
                     extra={"topic": first.topic, "partition": first.partition,
                            "offset": first.offset})
     return Stored(work.out, done, work.outcomes)
+
+
+def _group_commands(batch: Sequence[Incoming], logged: dict[str, LogEntry]
+                    ) -> list[GroupCommand]:
+    """The batch's group commands as the handler will meet them: each log key once, a
+    logged one only if its entry is pending (it is replayed)."""
+    found: dict[str, GroupCommand] = {}
+    for incoming in batch:
+        command = incoming.message
+        if not isinstance(command, Command) or not isinstance(
+                command.payload, CreateBadgeGroup | UpdateBadgeGroup):
+            continue
+        key = log_key(command)
+        entry = logged.get(key)
+        if key in found or (entry is not None and not entry.pending):
+            continue
+        fence = None if _creates(command) else incoming.origin.fence()
+        found[key] = GroupCommand(command, incoming.at, fence, key,
+                                  entry.effects if entry is not None else None)
+    return list(found.values())
 
 
 async def _handle_one(incoming: Incoming, work: _Batch, store: Store) -> None:
@@ -274,29 +300,18 @@ def _creates(command: Command) -> bool:
 
 async def _decide_in_order(command: Command, at: float, work: _Batch, store: Store,
                            fence: Fence | None) -> Decision:
-    """A command whose document already reflects a newer one is superseded, not decided:
-    decided against that newer state, it would be answered as applied while its fenced
-    write is refused. Within an epoch that is a command read again after its consumer
-    group's offsets were reset lower; across epochs, one left in a partition its key has
-    moved from, or a stalled worker's of a topic since recreated."""
-    document = written_document(command)
-    if fence is None or document is None:
-        return await _decide(command, at, work, store, fence)
-    if is_past(work.positions.get(document), fence):
-        return superseded()
-    decision = await _decide(command, at, work, store, fence)
-    if decision.effects:
-        work.positions[document] = fence
-    return decision
+    """Decide; if another worker took the name we were about to reserve, decide again.
 
-
-async def _decide(command: Command, at: float, work: _Batch, store: Store,
-                  fence: Fence | None) -> Decision:
-    """Decide; if another worker took the name we were about to reserve, decide again."""
+    A command whose document already reflects a newer one is superseded, not decided
+    (`first_decision`): decided against that newer state, it would be answered as applied
+    while its fenced write is refused. Within an epoch that is a command read again after
+    its consumer group's offsets were reset lower; across epochs, one left in a partition
+    its key has moved from, or a stalled worker's of a topic since recreated."""
     for _ in range(RESERVATION_ATTEMPTS):
-        decision = decide(command, work.snapshot, at)
+        decision = first_decision(command, at, work.snapshot, work.positions, fence)
         conflict = await _reserve_names(decision.effects, work, store, fence, log_key(command))
         if not conflict:
+            advance(work.positions, command, fence, decision)
             return decision
     raise RuntimeError(f"name reservation kept changing under command {command.commandId}")
 

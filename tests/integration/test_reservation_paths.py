@@ -19,12 +19,15 @@ from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from badges_schemas import Command
+from service.domain.decisions import new_group_id
 from service.store.mongo import Store
 from service.worker.handler import Incoming, store_batch
-from tests.integration.test_fencing import _command, _create
+from tests.integration.test_fencing import ORG, _command, _create
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +36,8 @@ PAUSE_SECONDS = 10  # bound on waiting for a paused worker to reach its pause
 
 class Paused(Store):
     """A worker stopped at its first call of `at` ("reserve_name" or "release_name") until
-    the test opens the gate; every later call goes through."""
+    the test opens the gate; every later call goes through. "reserve_name" stops at the
+    batch's reservations made ahead too (`reserve_ahead`): before any name is taken."""
 
     def __init__(self, db: AsyncDatabase[dict], at: str, fence: bool = True) -> None:
         super().__init__(db, fence=fence)
@@ -45,6 +49,10 @@ class Paused(Store):
         if method == self.at:
             self.reached.set()
             await self.gate.wait()
+
+    async def reserve_ahead(self, *args: Any, **kwargs: Any) -> None:
+        await self._stop("reserve_name")
+        await super().reserve_ahead(*args, **kwargs)
 
     async def reserve_name(self, *args: Any, **kwargs: Any) -> str:
         await self._stop("reserve_name")
@@ -214,3 +222,71 @@ async def test_names_freed_earlier_in_a_batch_are_taken_later_in_it(
     assert [_code(a) for a in answers] == [None, None, None]
     assert await _group_names(mongo_db) == {group: "C", other: "A"}
     assert await _names(mongo_db) == {"A": other, "C": group}
+
+
+class Counting(Store):
+    """Counts the one-by-one reservation inserts (`reserve_name`'s own round trips)."""
+
+    def __init__(self, db: AsyncDatabase[dict]) -> None:
+        super().__init__(db)
+        self.inserted_one_by_one = 0
+        self._names_insert_one = self.names.insert_one
+
+        async def insert_one(doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            self.inserted_one_by_one += 1
+            return await self._names_insert_one(doc, *args, **kwargs)
+
+        self.names.insert_one = insert_one  # type: ignore[method-assign]
+
+
+class Overtaken(Store):
+    """Another worker takes `name` for `holder` just after this one read the batch's state
+    and before it reserves anything (as when a create and a rename race for one name)."""
+
+    def __init__(self, db: AsyncDatabase[dict], name: str, holder: str) -> None:
+        super().__init__(db)
+        self.name, self.holder = name, holder
+
+    async def reserve_ahead(self, *args: Any, **kwargs: Any) -> None:
+        await self.names.insert_one({"_id": f"{ORG}:{self.name}", "orgId": ORG,
+                                     "name": self.name, "groupId": ObjectId(self.holder)})
+        await super().reserve_ahead(*args, **kwargs)
+
+
+async def test_a_batch_reserves_the_names_of_its_creates_and_renames_in_one_bulk(
+    mongo_db: AsyncDatabase[dict],
+) -> None:
+    """Three creates and a rename of one of them, in one batch: each name taken ahead in one
+    insert, none of them one by one, and every answer as one at a time would give it."""
+    group = await _create(mongo_db, "A")
+    creates = [_create_cmd(name, offset) for offset, name in enumerate(["C1", "C2", "C3"])]
+    store = Counting(mongo_db)
+    stored = await store_batch([*creates, _rename(group, "B", offset=40)], store)
+    await store.mark_done(stored.done)
+
+    answers = [json.loads(o.value) for o in stored.out]
+    assert [_code(a) for a in answers] == [None, None, None, None]
+    assert store.inserted_one_by_one == 0
+    ids = [a["data"]["id"] for a in answers[:3]]
+    assert await _names(mongo_db) == {"C1": ids[0], "C2": ids[1], "C3": ids[2], "B": group}
+
+
+async def test_a_name_taken_before_the_bulk_is_answered_733_and_leaves_nothing_reserved_unused(
+    mongo_db: AsyncDatabase[dict],
+) -> None:
+    """The batch creates C and renames the new group to D. Another worker takes C between
+    the batch's read and its reservations: the create is refused (733), so the group does
+    not exist and its rename fails too; D, reserved ahead for the rename, is removed before
+    the batch is logged, and nothing else is held."""
+    create = _create_cmd("C", 0)
+    assert isinstance(create.message, Command)
+    created = new_group_id(ORG, create.message.commandId, create.at)
+    other = str(ObjectId())
+    store = Overtaken(mongo_db, "C", other)
+    stored = await store_batch([create, _rename(created, "D", offset=41)], store)
+
+    answers = [json.loads(o.value) for o in stored.out]
+    assert _code(answers[0]) == 733
+    assert _code(answers[1]) is not None  # no such group
+    assert await _names(mongo_db) == {"C": other}
+    assert await _group_names(mongo_db) == {}

@@ -61,6 +61,14 @@ class MemoryStore:
             self.names[name], self.name_fences[name] = effect.group_id, fence
         return self.names[name]
 
+    async def reserve_ahead(self, planned: Sequence[tuple[m.ReserveName, Fence | None, str]]
+                            ) -> None:
+        """Nothing ahead: `reserve_name` makes each one (the handler's path when a name
+        reserved ahead was found taken)."""
+
+    async def drop_unused(self) -> None:
+        """Nothing was made ahead."""
+
     async def check_reservations(self) -> None:
         """One process, no zombies: no reservation is ever stale here."""
 
