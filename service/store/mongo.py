@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo import AsyncMongoClient, IndexModel, ReplaceOne, UpdateOne
+from pymongo import AsyncMongoClient, DeleteOne, IndexModel, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -428,9 +428,18 @@ class Store:
 
     async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
         """Give the name up, unless a later command of the group reserved it again."""
-        query = {"_id": name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id),
-                 **(not_past(fence) if fence and self.fence else {})}
-        await self.names.delete_one(query)
+        await self.release_names([(effect, fence)])
+
+    async def release_names(self, releases: Sequence[tuple[ReleaseName, Fence | None]]
+                            ) -> None:
+        """`release_name` for each, in one bulk of deletes (one round trip, not one each)."""
+        if releases:
+            await self.names.bulk_write([DeleteOne(self._release_query(e, f))
+                                         for e, f in releases], ordered=False)
+
+    def _release_query(self, effect: ReleaseName, fence: Fence | None) -> Doc:
+        return {"_id": name_id(effect.org_id, effect.name), "groupId": ObjectId(effect.group_id),
+                **(not_past(fence) if fence and self.fence else {})}
 
     async def apply(self, effects: Sequence[tuple[Effect, Fence | None]],
                     stored_claims: frozenset[ClaimKey] = frozenset()) -> None:
@@ -456,8 +465,7 @@ class Store:
             self._write(self.groups, [op for s in saves.values()
                                       for op in group_ops(s, self.fence)], ordered=True),
         )
-        await asyncio.gather(*(self.release_name(e, f) for e, f in effects
-                               if isinstance(e, ReleaseName)))
+        await self.release_names([(e, f) for e, f in effects if isinstance(e, ReleaseName)])
 
     async def _insert_claims(self, claims: Sequence[ClaimWrite]) -> None:
         if not claims:

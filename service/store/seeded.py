@@ -36,13 +36,14 @@ class SeededBugStore(Store):
             entries, origins = [e for e, _ in kept], [o for _, o in kept]
         await super().log_pending(entries, origins)
 
-    async def release_name(self, effect: ReleaseName, fence: Fence | None = None) -> None:
+    async def release_names(self, releases: Sequence[tuple[ReleaseName, Fence | None]]
+                            ) -> None:
         if self.bug != "lazy_name_release":
-            return await super().release_name(effect, fence)
-        task = asyncio.create_task(self._release_later(effect, fence))
+            return await super().release_names(releases)
+        task = asyncio.create_task(self._release_later(list(releases)))
         self._late.add(task)
         task.add_done_callback(self._late.discard)
 
-    async def _release_later(self, effect: ReleaseName, fence: Fence | None) -> None:
+    async def _release_later(self, releases: list[tuple[ReleaseName, Fence | None]]) -> None:
         await asyncio.sleep(LATE_RELEASE_SECONDS)
-        await super().release_name(effect, fence)
+        await super().release_names(releases)

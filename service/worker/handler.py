@@ -348,7 +348,7 @@ async def _release_logged(effect: ReserveName, work: _Batch, store: Store) -> No
     if not any((r.org_id, r.name) == (effect.org_id, effect.name) for r, _ in work.unreleased):
         return
     await _log(work, store)
-    await asyncio.gather(*(store.release_name(r, f) for r, f in work.unreleased))
+    await store.release_names(work.unreleased)
     work.unreleased.clear()
 
 

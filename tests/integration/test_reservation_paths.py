@@ -58,9 +58,9 @@ class Paused(Store):
         await self._stop("reserve_name")
         return await super().reserve_name(*args, **kwargs)
 
-    async def release_name(self, *args: Any, **kwargs: Any) -> None:
-        await self._stop("release_name")
-        await super().release_name(*args, **kwargs)
+    async def release_names(self, *args: Any, **kwargs: Any) -> None:
+        await self._stop("release_name")  # every release goes through here
+        await super().release_names(*args, **kwargs)
 
     async def paused(self, batch: list[Incoming]) -> asyncio.Task[Any]:
         """Start the batch and return once it waits at the pause."""

@@ -79,6 +79,11 @@ class MemoryStore:
         if self.names.get(name) == effect.group_id and not newer:
             del self.names[name]
 
+    async def release_names(self, releases: Sequence[tuple[m.ReleaseName, Fence | None]]
+                            ) -> None:
+        for effect, fence in releases:
+            await self.release_name(effect, fence)
+
     async def log_pending(self, entries: Sequence[LogEntry], origins: Sequence[Doc]) -> None:
         for entry in entries:
             assert entry.key not in self.log, f"{entry.key} logged twice"
