@@ -12,7 +12,10 @@ On one test stack, each run in a fresh namespace (topic prefix + database):
    command alone (tests/benchmarks/command_types.py);
 4. the store's time per phase (tests/benchmarks/store_phases.py);
 5. the worker after `preload` documents per collection, on a mix of which more than 30 %
-   touches them;
+   touches them; and the same kind of mix after a preload of SMALL_PRELOAD, so that the
+   ratio of the two is the cost of the database's size alone (the mix that touches old
+   documents has more updates and group commands than the standard one: against the
+   standard mix on an empty database, its rate mixes the two costs);
 6. with --full, a 1,000,000-command soak for memory.
 Every answer is checked. Prints a table, writes .state/bench/latest.json (and partial.json
 as it goes) and latest.png, and exits 1 if any command went unanswered or answered wrongly.
@@ -53,6 +56,9 @@ NAMESPACES = {"worker": "worker", "naive": "naive", "aiokafka_loop": "loop",
 SOAK_SEED = 4
 WARM_UP_SEED = 5
 WARM_UP_COMMANDS = 5_000
+# The same mix's baseline: enough documents that the mix touches at most half of them
+# (tests/benchmarks/mix.py, _Old), 5 % of the full preload's size.
+SMALL_PRELOAD = 50_000
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,10 @@ def _measure_all(bench: Bench, plan: Plan, mix: list[BenchCommand],
     with bench.phase("store_phases"):
         progress.add("store_phases", asyncio.run(store_phases.measure(
             bench.stack.mongo_url, mix[:plan.phase_batches * 100], 100)))
-    progress.add("flat", _flat(bench, plan, rounds["worker"][0]["database"]))
+    shapes_from = rounds["worker"][0]["database"]
+    progress.add("flat_small", _flat(bench, plan, shapes_from, min(SMALL_PRELOAD, plan.preload),
+                                     "flatsmall"))
+    progress.add("flat", _flat(bench, plan, shapes_from, plan.preload, "flat"))
     if plan.soak:
         progress.add("soak", bench.system("worker", "soak", build_mix(plan.soak, SOAK_SEED)))
 
@@ -154,17 +163,18 @@ def _latencies(bench: Bench, plan: Plan, peak: float) -> dict[str, Any]:
     return bench.session("latency", measure)
 
 
-def _flat(bench: Bench, plan: Plan, shapes_from: str) -> dict[str, Any]:
-    """The worker on the mix that touches preloaded documents, after the preload (in the
-    "flat" namespace, which the worker then runs in)."""
-    entities = Preloaded(plan.preload)
+def _flat(bench: Bench, plan: Plan, shapes_from: str, count: int, namespace: str
+          ) -> dict[str, Any]:
+    """The worker on the mix that touches preloaded documents, after a preload of `count`
+    per collection (in `namespace`, which the worker then runs in)."""
+    entities = Preloaded(count)
     mix = build_mix(plan.commands, plan.seed, shares=SHARES_PRELOADED, preloaded=entities)
-    settings = bench.settings("flat")
-    with bench.phase("preload"):
+    settings = bench.settings(namespace)
+    with bench.phase(f"preload_{namespace}"):
         shapes = asyncio.run(_shapes(bench.stack.mongo_url, shapes_from))
         loaded = asyncio.run(preload.preload(bench.stack.mongo_url, settings.mongo_database,
                                              shapes, entities))
-    found = bench.system("worker", "flat", mix)
+    found = bench.system("worker", namespace, mix)
     return {**found, "preload": loaded, "mix": describe(mix, plan.seed, SHARES_PRELOADED)}
 
 

@@ -8,7 +8,8 @@ worker) on consecutive batches of the benchmark's command mix, so the collection
 command log grow by one batch each time. Every public coroutine method of the Store is
 timed (found at run time, so the phases follow the Store as it changes); "rest" is the
 batch's time outside them (negative if phases ran concurrently and overlapped). Reports
-milliseconds per phase for the first and the last batch.
+milliseconds per phase for the first and the last batch, and the median of each phase over
+all batches (one batch's figures move by a third from run to run on a shared machine).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import statistics
 import time
 import uuid
 from collections import defaultdict
@@ -70,7 +72,8 @@ def incoming(commands: Sequence[BenchCommand], first_offset: int) -> list[Incomi
 
 async def measure(mongo_url: str, commands: Sequence[BenchCommand],
                   batch_size: int = 100) -> dict[str, Any]:
-    """ms per phase of the first and the last batch of `commands`, in batches of batch_size."""
+    """ms per phase of the first and the last batch of `commands`, in batches of batch_size,
+    and each phase's median over the batches."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, timeoutMS=120_000)
     database = f"phases{uuid.uuid4().hex[:8]}"
     batches = [commands[i:i + batch_size] for i in range(0, len(commands), batch_size)]
@@ -78,16 +81,15 @@ async def measure(mongo_url: str, commands: Sequence[BenchCommand],
         store = Store(client[database])
         await store.ensure_indexes()
         spent = time_phases(store)
-        seen: dict[str, dict[str, float]] = {}
+        every: list[dict[str, float]] = []
         for number, batch in enumerate(tqdm(batches, desc="store phases", unit="batch")):
             spent.clear()
             started = time.perf_counter()
             await handle_batch(incoming(batch, number * batch_size), store)
-            if number in (0, len(batches) - 1):
-                seen["last" if number else "first"] = _ms(spent, time.perf_counter() - started)
-        seen.setdefault("last", seen["first"])
+            every.append(_ms(spent, time.perf_counter() - started))
         return {"batch_size": batch_size, "batches": len(batches),
-                "stored_before_last": (len(batches) - 1) * batch_size, **seen}
+                "stored_before_last": (len(batches) - 1) * batch_size, "first": every[0],
+                "last": every[-1], "median": _medians(every)}
     finally:
         await client.drop_database(database)
         await client.close()
@@ -100,13 +102,24 @@ def _ms(spent: dict[str, float], total: float) -> dict[str, float]:
     return phases
 
 
+def _medians(every: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each phase's median over the batches (0 in a batch that did not call it)."""
+    names = sorted({name for phases in every for name in phases})
+    return {name: round(statistics.median(p.get(name, 0.0) for p in every), 1)
+            for name in names}
+
+
 def lines(result: dict[str, Any]) -> list[str]:
     out = []
-    for label in ("first", "last"):
-        phases = result[label]
-        stored = 0 if label == "first" else result["stored_before_last"]
+    for label in ("first", "last", "median"):
+        phases = result.get(label)
+        if phases is None:  # results of a run before medians were kept
+            continue
+        where = {"first": "first  batch (0 stored)",
+                 "last": f"last   batch ({result['stored_before_last']} stored)",
+                 "median": f"median of {result['batches']} batches"}[label]
         parts = "  ".join(f"{k} {v:.0f}" for k, v in phases.items() if k != "total")
-        out.append(f"  {label:<5} batch ({stored:>6} stored): {phases['total']:7.0f} ms = {parts}")
+        out.append(f"  {where:<30}: {phases['total']:5.0f} ms = {parts}")
     return out
 
 

@@ -29,6 +29,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "aiokafka_loop_cmd_s": round(spreads["aiokafka_loop"].median, 1),
         "raw_ceiling_cmd_s": round(spreads["raw_ceiling"].median, 1),
         "worker_cmd_s_at_1m_docs": flat["cmd_s"],
+        "worker_cmd_s_at_small_preload": results["flat_small"]["cmd_s"],
         "p50_ms_half_peak": latency["half_peak"]["p50_ms"],
         "p99_ms_half_peak": latency["half_peak"]["p99_ms"],
         "p50_ms_idle": latency["idle"]["p50_ms"],
@@ -52,7 +53,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         max_ms_idle=latency["idle"]["max_ms"], timestamp=datetime.now(UTC).isoformat(),
         git=git_state(), stack=results["stack"], plan=results["plan"],
         store_phases_ms=results["store_phases"], preload=flat["preload"],
-        latency=latency, systems={"rounds": rounds, "flat": flat, "warmup": results["warmup"],
+        latency=latency, systems={"rounds": rounds, "flat": flat,
+                                  "flat_small": results["flat_small"],
+                                  "warmup": results["warmup"],
                                   **({"soak": results["soak"]} if "soak" in results else {})},
         phase_seconds=results["phase_seconds"], wall_seconds=results["wall_seconds"],
         logs=results["logs"])
@@ -111,4 +114,6 @@ def _ratios(s: dict[str, Any]) -> dict[str, float]:
         "worker_over_raw_ceiling": ratio(s["worker_cmd_s"], s["raw_ceiling_cmd_s"]),
         "worker_at_1m_docs_over_worker": ratio(s["worker_cmd_s_at_1m_docs"],
                                                s["worker_cmd_s"]),
+        "worker_at_1m_docs_over_small_preload": ratio(s["worker_cmd_s_at_1m_docs"],
+                                                      s["worker_cmd_s_at_small_preload"]),
     }

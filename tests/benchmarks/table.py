@@ -29,9 +29,9 @@ def _systems(s: dict[str, Any]) -> list[str]:
         text = f"{spread['median']:.1f} ({spread['min']:.1f}-{spread['max']:.1f})"
         lines.append(f"{label:<{WIDTH}} {text:>28} {spread['runs']:>4}  "
                      f"{_answers(s['systems']['rounds'][system])}")
-    flat = s["systems"]["flat"]
-    label = f"worker, {s['preload']['per_collection']:,} docs per collection"
-    lines.append(f"{label:<{WIDTH}} {flat['cmd_s']:>28.1f} {1:>4}  {_answers([flat])}")
+    for flat in (s["systems"]["flat_small"], s["systems"]["flat"]):
+        label = f"worker, {flat['preload']['per_collection']:,} docs per collection"
+        lines.append(f"{label:<{WIDTH}} {flat['cmd_s']:>28.1f} {1:>4}  {_answers([flat])}")
     if "soak" in s["systems"]:
         soak = s["systems"]["soak"]
         lines.append(f"{'worker soak':<{WIDTH}} {soak['cmd_s']:>28.1f} {1:>4}  "
@@ -54,6 +54,8 @@ def _ratios(s: dict[str, Any]) -> list[str]:
         ("worker / raw ceiling", "worker_cmd_s", "raw_ceiling_cmd_s", "worker_over_raw_ceiling"),
         ("worker at preload / worker", "worker_cmd_s_at_1m_docs", "worker_cmd_s",
          "worker_at_1m_docs_over_worker"),
+        ("same mix, 1M / small preload", "worker_cmd_s_at_1m_docs",
+         "worker_cmd_s_at_small_preload", "worker_at_1m_docs_over_small_preload"),
     ):
         lines.append(f"  {label:<28} x{s['ratios'][key]:6.3f}   ({s[a]:.1f} vs {s[b]:.1f})")
     return lines
