@@ -21,7 +21,10 @@ class Settings(KafkaSettings):
 
     batch_size: int = Field(default=100, ge=1)
     # Extra wait for more commands once one has arrived; 0: a batch is what has arrived.
-    batch_window_seconds: float = Field(default=0.01, ge=0)
+    # 0 by default: batches grow by themselves under load (what arrives while one is
+    # stored), and a wait only delays. At 650 commands/s of the mix (3 runs each, one
+    # stack): 10 ms gave p50 70 ms, p99 151 ms, idle p50 23 ms; 0 gave 53, 148 and 12.
+    batch_window_seconds: float = Field(default=0.0, ge=0)
 
     # Longest graceful stop; then the worker exits as if killed (which loses nothing).
     stop_timeout_seconds: float = Field(default=20.0, gt=0)

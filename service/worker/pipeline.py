@@ -1,9 +1,9 @@
 """One agent's commands in batches, in two overlapping stages: store, then publish and ack.
 
 Batches form by themselves: the store stage takes every command that has arrived, up to
-the batch size, as soon as it is free. An idle worker stores a lone command after at most
-the batch window (10 ms by default, not a fixed window to fill); under load the commands
-that arrive while a batch is stored make the next one, so batches grow with the load.
+the batch size, as soon as it is free. An idle worker stores a lone command at once (or
+after the batch window, if one is set: none by default); under load the commands that
+arrive while a batch is stored make the next one, so batches grow with the load.
 While batch N's results wait for the broker, batch N+1 is stored, and faust fills the
 queue with the commands after it.
 
