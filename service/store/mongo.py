@@ -123,8 +123,13 @@ def _stale(reservation: Doc, group: Doc | None, entry: Doc | None) -> bool:
     return is_stale(reservation, group) or _logged_without(reservation, group, entry)
 
 
-async def _nothing() -> list[Doc]:
-    return []
+async def _by_id(collection: AsyncCollection[Doc], ids: set[Any], projection: Doc
+                 ) -> dict[Any, Doc]:
+    """The documents with these _ids, by _id; no query for none (an empty `$in` is a scan
+    on FerretDB)."""
+    if not ids:
+        return {}
+    return {d["_id"]: d async for d in collection.find(_any_id(ids), projection)}
 
 
 def _position(doc: Doc, positions: Positions) -> None:
@@ -342,7 +347,7 @@ class Store:
         a name another worker held): before the batch is logged, so no logged decision
         ever counts on them."""
         unused, self._ahead = list(self._ahead.values()), {}
-        await asyncio.gather(*(self.names.delete_one(same_reservation(d)) for d in unused))
+        await self._delete_reservations(unused)
 
     def _reservation(self, effect: ReserveName, fence: Fence | None, command: str | None
                      ) -> Doc:
@@ -389,18 +394,19 @@ class Store:
         made, self._unchecked = self._unchecked, []
         if not made or not self.fence:
             return
-        commands = {d["command"] for d in made if "command" in d}
-        groups, entries = await asyncio.gather(
-            self.groups.find(_any_id({d["groupId"] for d in made}), {"name": 1, "fence": 1})
-            .to_list(),
-            self.log.find(_any_id(commands), {"effects": 1}).to_list() if commands
-            else _nothing())
-        group_of = {g["_id"]: g for g in groups}
-        entry_of = {e["_id"]: e for e in entries}
+        group_of, entry_of = await asyncio.gather(
+            _by_id(self.groups, {d["groupId"] for d in made}, {"name": 1, "fence": 1}),
+            _by_id(self.log, {d["command"] for d in made if "command" in d}, {"effects": 1}))
         stale = [d for d in made
                  if _stale(d, group_of.get(d["groupId"]), entry_of.get(d.get("command")))]
-        await asyncio.gather(*(self.names.delete_one(same_reservation(d)) for d in stale))
+        await self._delete_reservations(stale)
         self.fenced_writes += len(stale)  # we are the zombie: our group moved on without us
+
+    async def _delete_reservations(self, reservations: Sequence[Doc]) -> None:
+        """These reservations, each only as made (not a later one of its name): one bulk."""
+        if reservations:
+            await self.names.bulk_write([DeleteOne(same_reservation(d)) for d in reservations],
+                                        ordered=False)
 
     async def _drop_if_stale(self, reservation: Doc) -> bool:
         """Remove a reservation left by a zombie (see docs.is_stale), or by a worker

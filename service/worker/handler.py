@@ -206,8 +206,7 @@ def _group_commands(batch: Sequence[Incoming], logged: dict[str, LogEntry]
         entry = logged.get(key)
         if key in found or (entry is not None and not entry.pending):
             continue
-        fence = None if _creates(command) else incoming.origin.fence()
-        found[key] = GroupCommand(command, incoming.at, fence, key,
+        found[key] = GroupCommand(command, incoming.at, _fence(command, incoming.origin), key,
                                   entry.effects if entry is not None else None)
     return list(found.values())
 
@@ -273,7 +272,7 @@ async def _answer(command: Command, incoming: Incoming, work: _Batch, store: Sto
             await _drop_orphan_reservation(command, incoming.at, store)
         return entry.result
     origin = incoming.origin
-    fence = None if _creates(command) else origin.fence()
+    fence = _fence(command, origin)
     decision = await _decide_in_order(command, incoming.at, work, store, fence)
     result = result_json(command, decision)
     work.new_entries.append(LogEntry(log_key(command), result, decision.effects))
@@ -290,6 +289,12 @@ async def _drop_orphan_reservation(command: Command, at: float, store: Store) ->
     assert isinstance(command.payload, CreateBadgeGroup)
     group_id = new_group_id(command.orgId, command.commandId, at)
     await store.release_name(ReleaseName(command.orgId, command.payload.name, group_id))
+
+
+def _fence(command: Command, origin: Origin) -> Fence | None:
+    """The fence of a fresh decision's writes: where the command was read; none for a
+    creation (see `_creates`)."""
+    return None if _creates(command) else origin.fence()
 
 
 def _creates(command: Command) -> bool:
