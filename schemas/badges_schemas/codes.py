@@ -40,5 +40,9 @@ class Code(enum.IntEnum):
     IDEMPOTENCY_KEY_REUSED = 9011, "Idempotency-Key already used with a different request"
     NO_RESULT_IN_TIME = 9012, "No result in time"
     UNAVAILABLE = 9013, "Kafka or MongoDB unavailable"
+    UNKNOWN_PATH = 9014, "No such path"
+    METHOD_NOT_ALLOWED = 9015, "Method not allowed on this path"
+    INVALID_QUERY = 9016, "Unknown, repeated or invalid query parameter"
+    INTERNAL_ERROR = 9017, "Internal error"
 
     CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

@@ -14,10 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from badges_schemas import Code
 from service.gateway import docs, ops, routes
 from service.gateway.auth import Authenticator
+from service.gateway.envelopes import failure
 from service.gateway.metrics import RequestMetrics, registry
 from service.gateway.runtime import GatewayRuntime
 from service.settings import Settings
@@ -63,8 +66,9 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.authenticator = authenticator
     app.state.metrics = registry()  # the gateway's own, never the worker's
-    app.add_exception_handler(405, _method_not_allowed)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(Exception, _internal_error)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
     app.add_middleware(RequestMetrics)
     return app
@@ -89,14 +93,31 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-async def _method_not_allowed(request: Request, _: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own answers (no route for the path, none for the method), as envelopes."""
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.scope["path"]
+    if exc.status_code == 405:
+        return _method_not_allowed(request.method, path)
+    code = Code.UNKNOWN_PATH if exc.status_code == 404 else Code.INTERNAL_ERROR
+    return JSONResponse(failure(code, f"{request.method} {path}: {exc.detail}"),
+                        status_code=exc.status_code, headers=exc.headers)
+
+
+def _method_not_allowed(method: str, path: str) -> JSONResponse:
     """405 with every method of the path in Allow (GET and POST /group/{groupId} are two
     routes, and Starlette's answer names only the first one's)."""
-    path = request.scope["path"]
-    allowed = sorted({method for route in routes.router.routes if isinstance(route, APIRoute)
-                      and route.path_regex.match(path) for method in route.methods or ()})
-    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405,
+    allowed = sorted({m for route in routes.router.routes if isinstance(route, APIRoute)
+                      and route.path_regex.match(path) for m in route.methods or ()})
+    detail = f"{method} {path}: allowed {', '.join(allowed)}"
+    return JSONResponse(failure(Code.METHOD_NOT_ALLOWED, detail), status_code=405,
                         headers={"Allow": ", ".join(allowed)})
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort: the envelope still (the server logs the traceback itself)."""
+    detail = f"{request.method} {request.scope['path']}: {type(exc).__name__}"
+    return JSONResponse(failure(Code.INTERNAL_ERROR, detail), status_code=500)
 
 
 async def _client_gone(request: Request, _: Exception) -> Response:

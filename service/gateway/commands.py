@@ -25,7 +25,7 @@ from service.gateway.auth import Identity
 from service.gateway.envelopes import failure, from_result
 from service.gateway.idempotency import command_id_for, request_digest
 from service.gateway.runtime import GatewayRuntime
-from service.store.gateway_reads import KeyUse
+from service.store.gateway_reads import KeyContentionError, KeyUse
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ async def execute(runtime: GatewayRuntime, command_type: CommandType, identity: 
         except PyMongoError as exc:
             log.warning("recording idempotency key of %s failed (%.300r)", command_id, exc)
             return Answer(503, failure(Code.UNAVAILABLE, "MongoDB: nothing was published"))
+        except KeyContentionError as exc:  # other requests with this key, right now
+            return Answer(503, failure(Code.UNAVAILABLE, f"{exc}; nothing was published"))
         if used_otherwise:
             detail = "send the same request again, or use a new key"
             return Answer(422, failure(Code.IDEMPOTENCY_KEY_REUSED, detail), command_id)

@@ -63,9 +63,29 @@ _SUMMARIES = {
     CommandType.CREATE_BADGE_GROUP: "Create a badge group",
     CommandType.UPDATE_BADGE_GROUP: "Rename and re-rank a badge group",
 }
-_UNAUTHORIZED = {"model": ErrorEnvelope, "description": (
+_COMMAND_ID = {"Badges-Command-Id": {
+    "description": "the command's id, whenever one was made (look it up: `badges results`)",
+    "schema": {"type": "string", "format": "uuid"}}}
+_UNAUTHORIZED = {"model": ErrorEnvelope, "headers": {"WWW-Authenticate": {
+    "description": "the scheme to authenticate with", "schema": {"type": "string"}}},
+    "description": (
     f"missing or wrong credentials: {listed((Code.UNAUTHORIZED,))}; nothing was published")}
-_UNAVAILABLE = {"model": UnavailableEnvelope, "description": (
+# What any path can answer, whatever its route: the envelope always.
+_ANY_ROUTE: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorEnvelope, "description": (
+        f"{listed((Code.UNKNOWN_PATH,))}: no route has this path (an id that does not match "
+        "a route's pattern, a misspelled or wrongly cased segment)")},
+    405: {"model": ErrorEnvelope, "description": (
+        f"{listed((Code.METHOD_NOT_ALLOWED,))}: the path has no route for the method"),
+        "headers": {"Allow": {"description": "the path's methods",
+                              "schema": {"type": "string"}}}},
+    500: {"model": ErrorEnvelope, "description": (
+        f"{listed((Code.INTERNAL_ERROR,))}: a fault of the gateway (logged); what was "
+        "published, if anything, is answered by the worker as usual")},
+}
+_UNAVAILABLE = {"model": UnavailableEnvelope, "headers": {"Retry-After": {
+    "description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+    "description": (
     f"{listed((Code.UNAVAILABLE,))}: the gateway is not connected yet (nothing was "
     "published), Kafka did not acknowledge the command, or its result can no longer be "
     "read here (then `commandId` says which; send it again with the same Idempotency-Key, "
@@ -79,46 +99,81 @@ def _path_id(name: str, code: Code) -> dict[str, Any]:
                        "title": name.capitalize()}}
 
 
-def _body(command_type: CommandType) -> dict[str, Any]:
+def _query_id(required: bool, description: str) -> dict[str, Any]:
+    return {"name": "groupId", "in": "query", "required": required,
+            "description": description,
+            "schema": {"type": "string", "description": description, "title": "Groupid"}}
+
+
+def _body(command_type: CommandType, ids: list[dict[str, Any]]) -> dict[str, Any]:
     # OwnerType's schema is among the document's components already (ClaimData's).
     schema = _BODIES[command_type].model_json_schema(
         ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
-    path_id = PATH_IDS[command_type]
-    return {"security": _SECURITY,
-            "parameters": [*([_path_id(*path_id)] if path_id else []), _IDEMPOTENCY_KEY],
+    return {"security": _SECURITY, "parameters": [*ids, _IDEMPOTENCY_KEY],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": schema}}}}
 
 
+def _ids(command_type: CommandType) -> list[dict[str, Any]]:
+    path_id = PATH_IDS[command_type]
+    if path_id is not None:
+        return [_path_id(*path_id)]
+    return [_query_id(False, "names a group: the request is then that group's update (the "
+                             "update page's query form), never a create")]
+
+
 def command(command_type: CommandType) -> dict[str, Any]:
     """The keyword arguments of a write route's decorator."""
+    return _write(command_type, _SUMMARIES[command_type], _ids(command_type))
+
+
+def update_form(path: str, method: str) -> dict[str, Any]:
+    """The update's route for one of its spellings (routes.py)."""
+    if "{groupId" in path:
+        ids = [_path_id("groupId", Code.INVALID_GROUP_ID)]
+    else:
+        ids = [_query_id(True, "the group to update; required on this path (else 400 with "
+                               f"{Code.INVALID_GROUP_ID.value})")]
+    summary = _SUMMARIES[CommandType.UPDATE_BADGE_GROUP]
+    if (path, method) != ("/group/{groupId}", "POST"):
+        summary += (f" ({method} {path or '/'}: the update page's other spelling of "
+                    "POST /group/{groupId}, answered the same)")
+    return _write(CommandType.UPDATE_BADGE_GROUP, summary, ids)
+
+
+def _write(command_type: CommandType, summary: str, ids: list[dict[str, Any]]
+           ) -> dict[str, Any]:
     envelope = ENVELOPES[command_type]
     warnings = COMMAND_WARNINGS.get(command_type, ())
     ok = "the result event's envelope" + (
         f"; warnings: {listed(warnings)}" if warnings else "")
     return {
-        "summary": _SUMMARIES[command_type],
+        "summary": summary,
         "description": (
             f"Publishes the command {command_type} (org and user from the credentials) and "
             f"answers its result. Codes (400): {listed(COMMAND_CODES[command_type])}, and "
-            f"{listed((Code.MALFORMED_COMMAND,))} for a body that is not a JSON object. "
-            "The body's fields are passed to the worker, which decides the codes as for "
-            "a command sent to Kafka. Header Badges-Command-Id: the command's id."),
+            f"{listed((Code.MALFORMED_COMMAND,))} for a body that is not a JSON object, "
+            f"{listed((Code.INVALID_QUERY,))} for a query parameter the path does not take "
+            "(nothing published). The body's fields are passed to the worker, which "
+            "decides the codes as for a command sent to Kafka."),
         "response_model": None,
-        "openapi_extra": _body(command_type),
+        "openapi_extra": _body(command_type, ids),
         "responses": {
-            200: {"model": envelope, "description": ok},
-            400: {"model": envelope, "description": "the command's errors, data null"},
+            200: {"model": envelope, "description": ok, "headers": _COMMAND_ID},
+            400: {"model": envelope, "description": (
+                "the command's errors, data null; or a query refused before publishing"),
+                "headers": _COMMAND_ID},
             401: _UNAUTHORIZED,
             422: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.IDEMPOTENCY_KEY_REUSED,))}: the Idempotency-Key was used "
-                "with another request; nothing was published")},
+                "with another request; nothing was published"), "headers": _COMMAND_ID},
             503: _UNAVAILABLE,
             504: {"model": TimeoutEnvelope, "description": (
                 f"{listed((Code.NO_RESULT_IN_TIME,))}: published, no result within "
                 "BADGES_GATEWAY_TIMEOUT_SECONDS; `commandId` finds it later "
-                "(`badges results`)")},
+                "(`badges results`)"), "headers": _COMMAND_ID},
+            **_ANY_ROUTE,
         },
     }
 
@@ -132,11 +187,14 @@ def read_group() -> dict[str, Any]:
                           "parameters": [_path_id("groupId", Code.INVALID_GROUP_ID)]},
         "responses": {
             200: {"model": GroupEnvelope, "description": "the group"},
-            400: {"model": ErrorEnvelope,
-                  "description": f"{listed((Code.INVALID_GROUP_ID,))}: a bad groupId"},
+            400: {"model": ErrorEnvelope, "description": (
+                f"{listed((Code.INVALID_GROUP_ID,))}: a bad groupId; "
+                f"{listed((Code.INVALID_QUERY,))}: a query parameter")},
             401: _UNAUTHORIZED,
+            **_ANY_ROUTE,
             404: {"model": ErrorEnvelope, "description": (
-                f"{listed((Code.GROUP_NOT_FOUND,))}: no such group in the caller's org")},
+                f"{listed((Code.GROUP_NOT_FOUND,))}: no such group in the caller's org; "
+                f"{listed((Code.UNKNOWN_PATH,))}: no route has this path")},
             503: _UNAVAILABLE,
         },
     }

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pymongo.errors import PyMongoError
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import Receive, Scope, Send
 
 from badges_schemas import Code
@@ -27,10 +28,27 @@ from service.gateway.commands import Answer, execute
 from service.gateway.docs import OBJECT_ID
 from service.gateway.envelopes import failure, group_answer
 from service.gateway.idempotency import HEADER
+from service.gateway.params import GROUP_ID, ParamsError, checked, update_target
 from service.gateway.runtime import GatewayRuntime
 
 PREFIX = "/api_gateway/v1/badges"
 COMMAND_ID_HEADER = "Badges-Command-Id"
+RETRY_AFTER = "1"  # seconds: a 503 is a dependency not answering now, not a refusal
+
+
+class ObjectIdConvertor(Convertor[str]):
+    """A path segment of 24 hex digits (an ObjectId's text)."""
+
+    regex = "[0-9a-fA-F]{24}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("objectid", ObjectIdConvertor())
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -80,47 +98,88 @@ async def caller(request: Request) -> Identity | Response:
             status_code=401, headers={"WWW-Authenticate": 'Basic realm="badges"'})
     if not runtime_of(request).ready.is_set():
         return JSONResponse(failure(Code.UNAVAILABLE, "the gateway is still connecting; "
-                                    "nothing was published"), status_code=503)
+                                    "nothing was published"), status_code=503,
+                            headers={"Retry-After": RETRY_AFTER})
     return identity
 
 
 router = APIRouter(prefix=PREFIX, route_class=DirectRoute)
+IdsOf = Callable[[Request], dict[str, str]]
 
 
 def _reply(answer: Answer) -> JSONResponse:
     headers = {COMMAND_ID_HEADER: answer.command_id} if answer.command_id else None
+    if answer.status == 503:
+        headers = {**(headers or {}), "Retry-After": RETRY_AFTER}
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
-async def _command(request: Request, command_type: CommandType) -> Response:
+def _refused(exc: ParamsError) -> JSONResponse:
+    return JSONResponse(failure(exc.code, exc.detail), status_code=400)
+
+
+async def _command(request: Request, command_type: CommandType, ids_of: IdsOf) -> Response:
     identity = await caller(request)
     if isinstance(identity, Response):
         return identity
-    path_id = docs.PATH_IDS[command_type]
-    path_ids = {path_id[0]: request.path_params[path_id[0]]} if path_id else {}
+    try:
+        path_ids = ids_of(request)
+    except ParamsError as exc:
+        return _refused(exc)
     raw = await request.body()
     return _reply(await execute(runtime_of(request), command_type, identity, raw, path_ids,
                                 request.headers.get(HEADER)))
 
 
+def _badge_id(request: Request) -> dict[str, str]:
+    checked(request.query_params, ())
+    return {"badgeId": request.path_params["badgeId"]}
+
+
+def _no_id(request: Request) -> dict[str, str]:
+    checked(request.query_params, ())
+    return {}
+
+
+def _group_id(request: Request) -> dict[str, str]:
+    query = checked(request.query_params, (GROUP_ID,))
+    return {GROUP_ID: update_target(request.path_params.get(GROUP_ID), query)}
+
+
 @router.post("/badgeMeta/{badgeId}/claim", **docs.command(CommandType.CLAIM_BADGE))
 async def claim(request: Request) -> Response:
-    return await _command(request, CommandType.CLAIM_BADGE)
+    return await _command(request, CommandType.CLAIM_BADGE, _badge_id)
 
 
 @router.post("/badgeMeta/{badgeId}/unclaim", **docs.command(CommandType.UNCLAIM_BADGE))
 async def unclaim(request: Request) -> Response:
-    return await _command(request, CommandType.UNCLAIM_BADGE)
+    return await _command(request, CommandType.UNCLAIM_BADGE, _badge_id)
 
 
 @router.post("/group", **docs.command(CommandType.CREATE_BADGE_GROUP))
 async def create_group(request: Request) -> Response:
-    return await _command(request, CommandType.CREATE_BADGE_GROUP)
+    """A create, unless the query names a group: then the update's query form."""
+    if GROUP_ID in request.query_params:
+        return await update_group(request)
+    return await _command(request, CommandType.CREATE_BADGE_GROUP, _no_id)
 
 
-@router.post("/group/{groupId}", **docs.command(CommandType.UPDATE_BADGE_GROUP))
 async def update_group(request: Request) -> Response:
-    return await _command(request, CommandType.UPDATE_BADGE_GROUP)
+    return await _command(request, CommandType.UPDATE_BADGE_GROUP, _group_id)
+
+
+# The update as the API's page spells it, and every other spelling the page shows: PUT,
+# groupId in the query, and the path without `group/` (an id of 24 hex digits only, so
+# that any other unknown path stays a 404). (path, method, name); the documented spelling
+# keeps its operationId. POST /group is create_group's, above.
+UPDATE_FORMS = [("/group/{groupId}", "POST", "update_group"),
+                *((path, "PUT", "update_group_put") for path in ("/group/{groupId}", "/group")),
+                *((path, method, f"update_group_{method.lower()}")
+                  for path in ("/{groupId:objectid}", "/", "") for method in ("POST", "PUT"))]
+for _path, _method, _name in UPDATE_FORMS:
+    # "" (no slash) answers as "/" does, rather than with a redirect; it is documented once.
+    router.add_api_route(_path, update_group, methods=[_method], name=_name,
+                         include_in_schema=_path != "", **docs.update_form(_path, _method))
 
 
 @router.get("/group/{groupId}", **docs.read_group())
@@ -128,6 +187,10 @@ async def get_group(request: Request) -> Response:
     identity = await caller(request)
     if isinstance(identity, Response):
         return identity
+    try:
+        checked(request.query_params, ())
+    except ParamsError as exc:
+        return _refused(exc)
     group_id: str = request.path_params["groupId"]
     if re.fullmatch(OBJECT_ID, group_id) is None:
         detail = f"groupId: String should match pattern '{OBJECT_ID}'"

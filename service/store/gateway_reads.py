@@ -29,6 +29,10 @@ Doc = dict[str, Any]
 RECORD_ATTEMPTS = 3
 
 
+class KeyContentionError(RuntimeError):
+    """The key's record kept changing under this request: the caller should retry."""
+
+
 class KeyUse(enum.Enum):
     NEW = "new"  # first use of the key: publish
     SAME = "same"  # the key was used with this very request: publish again (same answer)
@@ -76,7 +80,7 @@ class GatewayStore:
                 await self.keys.delete_one({"_id": _id, "expiresAt": held["expiresAt"]})
                 continue
             return KeyUse.SAME if held["digest"] == digest else KeyUse.DIFFERENT
-        raise RuntimeError(f"idempotency record {_id} kept changing; retry the request")
+        raise KeyContentionError(f"idempotency record {_id} kept changing; retry the request")
 
     async def sweep_keys(self, now: datetime) -> int:
         """Delete the expired idempotency records; return how many."""

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import MongoClient
 
 from badges_schemas import Topics
 from badges_sdk import kafka
@@ -96,6 +97,9 @@ class Api:
 
     async def get(self, path: str) -> Reply:
         return await call(self.http, "GET", self.base + path, self.auth)
+
+    async def send(self, method: str, path: str, body: Any = None) -> Reply:
+        return await call(self.http, method, self.base + path, self.auth, body)
 
     async def create(self, group_name: str, rank: int = 1) -> str:
         reply = await self.post("/group", {"name": group_name, "rank": rank})
@@ -210,6 +214,65 @@ async def test_reads_of_a_group(alice: Api) -> None:
     assert bad.status == 400 and bad.codes() == [9003]
 
 
+def groups_of(settings: Settings, org_id: int) -> int:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(settings.mongo_url, timeoutMS=30_000) as client:
+        return client[settings.mongo_database]["badge_groups"].count_documents(
+            {"orgId": org_id})
+
+
+async def test_every_spelling_of_the_update_updates_that_group(
+        alice: Api, gw_settings: Settings) -> None:
+    group_id = await alice.create(name())
+    before = await asyncio.to_thread(groups_of, gw_settings, ALICE_ORG)
+    forms = [("POST", f"/group/{group_id}"), ("PUT", f"/group/{group_id}"),
+             ("POST", f"/group?groupId={group_id}"), ("PUT", f"/group?groupId={group_id}"),
+             ("POST", f"/{group_id}"), ("PUT", f"/{group_id}"),
+             ("PUT", f"/?groupId={group_id}"), ("POST", f"?groupId={group_id}"),
+             ("POST", f"/group/{group_id}?groupId={group_id}")]
+    for rank, (method, path) in enumerate(forms, start=10):
+        renamed = name()
+        reply = await alice.send(method, path, {"name": renamed, "rank": rank})
+        assert reply.status == 200, (method, path, reply.text)
+        assert reply.body["errors"] == [] and set(reply.body["data"]) == UPDATE_EXAMPLE_FIELDS
+        assert (reply.body["data"]["id"], reply.body["data"]["name"]) == (group_id, renamed)
+        read = await alice.get(f"/group/{group_id}")
+        assert (read.body["data"]["name"], read.body["data"]["rank"]) == (renamed, rank)
+    # Each form answers as the documented one, codes too; and none of them created a group.
+    missing = await alice.send("PUT", f"/group?groupId={badge()}", {"name": name(), "rank": 1})
+    assert (missing.status, missing.codes()) == (400, [9004])
+    assert await asyncio.to_thread(groups_of, gw_settings, ALICE_ORG) == before
+
+
+async def test_refused_spellings_and_paths_answer_the_envelope_and_publish_nothing(
+        alice: Api, gw_settings: Settings) -> None:
+    group_id = await alice.create(name())
+    before = await end_offsets(gw_settings)
+    body = {"name": name(), "rank": 1}
+    cases = [
+        ("POST", f"/group?groupid={group_id}", 400, [9016]),  # never a create
+        ("POST", f"/group?groupId={group_id}&rank=2", 400, [9016]),
+        ("POST", f"/group?groupId={group_id}&groupId={group_id}", 400, [9016]),
+        ("POST", f"/group/{group_id}?groupId={badge()}", 400, [9003]),
+        ("PUT", "/group", 400, [9003]),
+        ("PUT", "/", 400, [9003]),
+        ("POST", f"/badgeMeta/{badge()}/claim?ownerType=Loyalty", 400, [9016]),
+        ("GET", f"/group/{group_id}?includeInactive=true", 400, [9016]),
+        ("POST", f"/Group/{group_id}", 404, [9014]),
+        ("POST", "/groups", 404, [9014]),
+        ("DELETE", f"/group/{group_id}", 405, [9015]),
+        ("GET", f"/badgeMeta/{badge()}/claim", 405, [9015]),
+    ]
+    for method, path, status, codes in cases:
+        reply = await alice.send(method, path, body)
+        assert (reply.status, reply.codes()) == (status, codes), (method, path, reply.text)
+        assert reply.body["data"] is None and reply.body["warnings"] == []
+        assert reply.headers["Content-Type"] == "application/json"
+        assert "Badges-Command-Id" not in reply.headers
+    assert (await alice.send("DELETE", f"/group/{group_id}")).headers["Allow"] == "GET, POST, PUT"
+    assert await end_offsets(gw_settings) == before
+
+
 async def test_bad_credentials_get_401_and_publish_nothing(
         http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
         gw_settings: Settings) -> None:
@@ -318,9 +381,9 @@ async def test_health_and_metrics(http: aiohttp.ClientSession, gateway: GatewayP
     assert ('badges_gateway_requests_total{method="GET",'
             f'route="{PREFIX}/group/{{groupId}}",status="404"}}') in text
     assert "badges_gateway_request_duration_seconds_bucket" in text
-    # GET and POST of /group/{groupId} are two routes; a 405 names both.
+    # GET, POST and PUT of /group/{groupId} are three routes; a 405 names them all.
     other = await call(http, "DELETE", f"{gateway.url}{PREFIX}/group/{badge()}")
-    assert other.status == 405 and other.headers["Allow"] == "GET, POST"
+    assert other.status == 405 and other.headers["Allow"] == "GET, POST, PUT"
 
 
 async def test_timeout_gives_504_and_the_answer_comes_later(

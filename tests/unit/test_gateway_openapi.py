@@ -18,6 +18,13 @@ WRITES = {
     ("post", f"{PREFIX}/badgeMeta/{{badgeId}}/unclaim"): CommandType.UNCLAIM_BADGE,
     ("post", f"{PREFIX}/group"): CommandType.CREATE_BADGE_GROUP,
     ("post", f"{PREFIX}/group/{{groupId}}"): CommandType.UPDATE_BADGE_GROUP,
+    # The update page's other spellings of the update.
+    ("put", f"{PREFIX}/group/{{groupId}}"): CommandType.UPDATE_BADGE_GROUP,
+    ("put", f"{PREFIX}/group"): CommandType.UPDATE_BADGE_GROUP,
+    ("post", f"{PREFIX}/{{groupId}}"): CommandType.UPDATE_BADGE_GROUP,
+    ("put", f"{PREFIX}/{{groupId}}"): CommandType.UPDATE_BADGE_GROUP,
+    ("post", f"{PREFIX}/"): CommandType.UPDATE_BADGE_GROUP,
+    ("put", f"{PREFIX}/"): CommandType.UPDATE_BADGE_GROUP,
 }
 
 
@@ -34,10 +41,18 @@ def test_every_route_documents_its_statuses_and_basic_auth(document: dict[str, A
     operations = {(m, p): o for p, ops in document["paths"].items() for m, o in ops.items()}
     assert set(operations) == {*WRITES, ("get", f"{PREFIX}/group/{{groupId}}")}
     for (method, _), operation in operations.items():
-        expected = {"200", "400", "401", "503"} | (
-            {"422", "504"} if method == "post" else {"404"})
-        assert set(operation["responses"]) == expected
+        answers = operation["responses"]
+        expected = {"200", "400", "401", "404", "405", "500", "503"} | (
+            {"422", "504"} if method != "get" else set())
+        assert set(answers) == expected
         assert operation["security"] == [{"HTTPBasic": []}]
+        assert set(answers["401"]["headers"]) == {"WWW-Authenticate"}
+        assert set(answers["405"]["headers"]) == {"Allow"}
+        assert set(answers["503"]["headers"]) == {"Retry-After"}
+        if method != "get":
+            assert set(answers["200"]["headers"]) == {"Badges-Command-Id"}
+        for answer in answers.values():
+            assert set(answer["content"]) == {"application/json"}
     assert document["components"]["securitySchemes"]["HTTPBasic"]["scheme"] == "basic"
 
 
@@ -45,7 +60,8 @@ def test_writes_list_their_reachable_codes_only(document: dict[str, Any]) -> Non
     for (method, path), command_type in WRITES.items():
         text = document["paths"][path][method]["description"]
         listed = {c for c in Code if f"{c.value} (" in text}
-        assert listed == {*COMMAND_CODES[command_type], Code.MALFORMED_COMMAND}
+        assert listed == {*COMMAND_CODES[command_type], Code.MALFORMED_COMMAND,
+                          Code.INVALID_QUERY}
         assert Code.UNKNOWN_COMMAND_TYPE not in listed
     assert set(UNREACHABLE) == {Code.MALFORMED_COMMAND, Code.UNKNOWN_COMMAND_TYPE}
 
