@@ -44,5 +44,6 @@ class Code(enum.IntEnum):
     METHOD_NOT_ALLOWED = 9015, "Method not allowed on this path"
     INVALID_QUERY = 9016, "Unknown, repeated or invalid query parameter"
     INTERNAL_ERROR = 9017, "Internal error"
+    MALFORMED_RESULT = 9018, "The command's result event is malformed"
 
     CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

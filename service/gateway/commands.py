@@ -20,7 +20,11 @@ from pymongo.errors import PyMongoError
 
 from badges_schemas import Code
 from badges_schemas.commands import CommandType
-from badges_sdk.replies import ResultsUnavailableError, ResultTimeoutError
+from badges_sdk.replies import (
+    MalformedResultError,
+    ResultsUnavailableError,
+    ResultTimeoutError,
+)
 from service.gateway.auth import Identity
 from service.gateway.envelopes import failure, from_result
 from service.gateway.idempotency import command_id_for, request_digest
@@ -76,6 +80,10 @@ async def execute(runtime: GatewayRuntime, command_type: CommandType, identity: 
         payload = payload_of(command_type, raw, path_ids)
     except BadBodyError as exc:
         return Answer(400, failure(Code.MALFORMED_COMMAND, str(exc)))
+    if runtime.client is None or not runtime.client.reading:
+        # Its answer could not be awaited: publishing would only make a 503 after the fact.
+        return Answer(503, failure(Code.UNAVAILABLE, "the gateway's result reader is "
+                                   "restarting; nothing was published"))
     if key is None:
         command_id = str(uuid.uuid4())
     else:
@@ -120,6 +128,9 @@ async def _publish_and_await(runtime: GatewayRuntime, command_type: CommandType,
         return _about(command_id, 503, Code.UNAVAILABLE, detail)
     try:
         event = await client.result(command_id, timeout=timeout, org_id=identity.org_id)
+    except MalformedResultError as exc:  # not the worker's answer: say so, not "no answer"
+        log.error("the result of command %s is malformed: %s", command_id, exc)
+        return _about(command_id, 502, Code.MALFORMED_RESULT, str(exc))
     except ResultsUnavailableError as exc:  # the reader stopped: readiness says so too
         log.error("cannot await the result of command %s: %s", command_id, exc)
         detail = (f"command {command_id} was published but its result cannot be awaited "

@@ -168,6 +168,9 @@ def _write(command_type: CommandType, summary: str, ids: list[dict[str, Any]]
             422: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.IDEMPOTENCY_KEY_REUSED,))}: the Idempotency-Key was used "
                 "with another request; nothing was published"), "headers": _COMMAND_ID},
+            502: {"model": TimeoutEnvelope, "description": (
+                f"{listed((Code.MALFORMED_RESULT,))}: published, but the record answering "
+                "it on the results topic is not a result event"), "headers": _COMMAND_ID},
             503: _UNAVAILABLE,
             504: {"model": TimeoutEnvelope, "description": (
                 f"{listed((Code.NO_RESULT_IN_TIME,))}: published, no result within "

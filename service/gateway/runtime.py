@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 
 from badges_sdk.client import BadgesClient
 from service.checks import CHECK_TIMEOUT, bounded
-from service.retry import retry
+from service.retry import RETRIES, backoff, retry
 from service.settings import Settings
 from service.store.gateway_reads import GatewayStore
 from service.store.mongo import connect
@@ -57,6 +57,7 @@ class GatewayRuntime:
         self.ready.set()
         log.info("gateway ready: Kafka and MongoDB answer, reading results")
         self._tasks.append(asyncio.create_task(self._sweep()))
+        self._tasks.append(asyncio.create_task(self._supervise_reader()))
 
     async def _open_store(self) -> GatewayStore:
         if self._mongo is None:
@@ -74,6 +75,31 @@ class GatewayRuntime:
             await client.stop()
             raise
         return client
+
+    async def _supervise_reader(self) -> None:
+        """Replace a client whose result reader stopped (its cause is logged by the client).
+
+        Meanwhile writes are refused before publishing (commands.py) and readiness says
+        why. A new client starts after a backoff that grows while readers keep failing
+        soon after their start, and resets once one has run for the longest backoff.
+        """
+        failures = 0
+        while True:
+            assert self.client is not None
+            started = asyncio.get_running_loop().time()
+            await self.client.reader_stopped()
+            ran = asyncio.get_running_loop().time() - started
+            failures = 0 if ran >= self.settings.retry_max_backoff_seconds else failures + 1
+            delay = backoff(self.settings, failures - 1 if failures else 0)
+            RETRIES.labels("result_reader").inc()
+            log.warning("the gateway's result reader stopped; writes answer 503 until a new "
+                        "one runs, in %.1fs", delay)
+            await asyncio.sleep(delay)
+            old, self.client = self.client, await retry(
+                self.settings, "gateway restarting its result reader", self._open_client,
+                operation="connecting")
+            log.info("the gateway's result reader runs again")
+            await old.stop()
 
     async def _sweep(self) -> None:
         """Delete the expired idempotency records now and then (FerretDB has no TTL index)."""

@@ -152,7 +152,7 @@ async def test_no_wait_only_publishes(worker: WorkerProcess, client: BadgesClien
     assert sent.code == 0, sent.err
     assert sent.json() == {"commandId": command_id,
                            "topic": client.topics.command(CommandType.CLAIM_BADGE)}
-    assert (await client.result(command_id)).ok
+    assert (await client.result(command_id, org_id=ORG)).ok  # the CLI sent it, not client
 
 
 async def test_results_lists_and_follows(worker: WorkerProcess, client: BadgesClient) -> None:

@@ -16,7 +16,7 @@ import pytest
 from bson import ObjectId
 
 from badges_schemas import CommandType
-from badges_sdk import kafka
+from badges_sdk import SendManyError, kafka
 from badges_sdk.client import BadgesClient, OutgoingCommand, ResultsUnavailableError
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
@@ -95,7 +95,8 @@ async def test_another_orgs_result_with_the_same_command_id_does_not_answer(
     answer = await wait
     assert (answer.orgId, answer.data) == (ORG, {"badgeMetaId": "b", "ownerType": "Loyalty",
                                                  "referenceId": "ours"})
-    both = await bare.results(command, count=2, timeout=5)  # without org_id: any org
+    assert [e.orgId for e in await bare.results(command, timeout=5)] == [ORG]  # the org sent
+    both = await bare.results(command, count=2, timeout=5, any_org=True)
     assert sorted(e.orgId or 0 for e in both) == [ORG, ORG + 1]
 
 
@@ -114,6 +115,22 @@ async def test_waits_fail_at_once_when_the_reader_dies(
     assert not bare.reading
     with pytest.raises(ResultsUnavailableError):
         await bare.result(str(uuid.uuid4()), timeout=60)
+
+
+async def test_send_many_says_which_commands_were_published_when_it_fails_midway(
+        worker: WorkerProcess, client: BadgesClient) -> None:
+    def claim_of(reference: str) -> OutgoingCommand:
+        return OutgoingCommand(CommandType.CLAIM_BADGE, ORG, ACTOR,
+                               {"badgeId": str(ObjectId()), "ownerType": "Loyalty",
+                                "referenceId": reference}, command_id=str(uuid.uuid4()))
+    chosen = [claim_of(f"r{n}") for n in range(3)]
+    too_large = claim_of("x" * 3_000_000)  # beyond the producer's request size: refused
+    with pytest.raises(SendManyError) as failed:
+        await client.send_many([*chosen, too_large, claim_of("never tried")])
+    assert failed.value.published == [c.command_id for c in chosen]  # the caller's ids
+    assert failed.value.unpublished == [] and failed.value.handed == 3
+    answers = await client.results_of(failed.value.published, timeout=60, org_id=ORG)
+    assert all(a.ok for a in answers.values())
 
 
 async def test_send_many_then_all_results_each_its_own(

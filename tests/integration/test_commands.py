@@ -42,7 +42,8 @@ async def send_raw(client: BadgesClient, command_type: CommandType, payload: dic
 async def test_claim_creates_the_claim(client: BadgesClient, db: AsyncDatabase[dict]) -> None:
     badge = badge_id()
     payload = {"badgeId": badge, "ownerType": "Loyalty", "referenceId": "123"}
-    result = await client.result(await send_raw(client, CommandType.CLAIM_BADGE, payload))
+    result = await client.result(await send_raw(client, CommandType.CLAIM_BADGE, payload),
+                                 org_id=ORG)
     assert result.errors == [] and result.warnings == []
     assert result.data == {"badgeMetaId": badge, "ownerType": "Loyalty", "referenceId": "123"}
     assert (result.type, result.orgId) == ("ClaimBadge", ORG)
@@ -80,7 +81,8 @@ async def test_unclaim_loyalty_123_example(client: BadgesClient, db: AsyncDataba
     badge = badge_id()
     await client.result(await client.claim(ORG, ACTOR, badge, "Loyalty", "123"))
     payload = {"badgeId": badge, "ownerType": "Loyalty", "referenceId": "123"}
-    result = await client.result(await send_raw(client, CommandType.UNCLAIM_BADGE, payload))
+    result = await client.result(await send_raw(client, CommandType.UNCLAIM_BADGE, payload),
+                                 org_id=ORG)
     assert result.model_dump(include={"data", "errors", "warnings"}) == {
         "data": {"ownerType": "Loyalty", "referenceId": "123", "isActive": False},
         "errors": [], "warnings": []}
@@ -101,7 +103,7 @@ async def test_create_and_update_group_example(client: BadgesClient, db: AsyncDa
     update_id = await send_raw(client, CommandType.UPDATE_BADGE_GROUP,
                                {"groupId": group["id"], "name": "GROUP_RANK_58", "rank": 1},
                                actorId=456)
-    updated = await client.result(update_id)
+    updated = await client.result(update_id, org_id=ORG)
     assert updated.errors == [] and updated.data is not None
     assert (updated.data["name"], updated.data["rank"], updated.data["lastUpdatedBy"]) == (
         "GROUP_RANK_58", 1, 456)
@@ -146,7 +148,8 @@ async def test_group_name_rules(client: BadgesClient) -> None:
 ])
 async def test_error_codes(client: BadgesClient, command_type: CommandType,
                            payload: dict[str, Any], code: int) -> None:
-    result = await client.result(await send_raw(client, command_type, payload, key="k"))
+    result = await client.result(await send_raw(client, command_type, payload, key="k"),
+                                 org_id=ORG)
     assert [e.code for e in result.errors] == [code] and result.data is None
 
 

@@ -24,6 +24,7 @@ from pymongo import MongoClient
 
 from badges_schemas import Topics
 from badges_sdk import kafka
+from service.gateway.idempotency import command_id_for
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
@@ -128,6 +129,18 @@ async def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
         return dict(await asyncio.wait_for(consumer.end_offsets(partitions), 30))
     finally:
         await consumer.stop()
+
+
+async def write_results(settings: Settings, values: list[bytes]) -> None:
+    """Records on the results topic, as a producer other than the worker might write them."""
+    producer = kafka.producer(settings)
+    await asyncio.wait_for(producer.start(), 30)
+    try:
+        topic = Topics(settings.topic_prefix).results
+        await asyncio.wait_for(asyncio.gather(*[await producer.send(topic, v) for v in values]),
+                               30)
+    finally:
+        await asyncio.wait_for(producer.stop(), 30)
 
 
 def curl(url: str, authorization: str, body: str) -> dict[str, Any]:
@@ -419,6 +432,27 @@ async def test_timeout_gives_504_and_the_answer_comes_later(
     finally:
         worker.stop()
     assert found is not None and found["errors"] == [] and found["data"]["name"] == "LATE"
+
+
+async def test_a_malformed_result_is_502_with_the_command_id_not_a_timeout(
+        settings: Settings, users: GatewayUsers, tmp_path: Path,
+        http: aiohttp.ClientSession) -> None:
+    gateway = GatewayProcess(settings, users.path, tmp_path / "gateway.log",
+                             timeout_seconds=60).start()  # no worker: only ours answers
+    key = "malformed"
+    command_id = command_id_for(ALICE_ORG, ALICE_USER, key)
+    bogus = {"commandId": command_id, "orgId": ALICE_ORG, "type": "CreateBadgeGroup",
+             "errors": "not a list"}
+    try:
+        request = asyncio.create_task(
+            Api(http, gateway, users, "alice").post("/group", {"name": "M", "rank": 1}, key=key))
+        await write_results(settings, [json.dumps(bogus).encode()])
+        reply = await asyncio.wait_for(request, 30)  # well before the gateway's 60 s timeout
+    finally:
+        gateway.stop()
+    assert reply.status == 502 and reply.codes() == [9018], reply.text
+    assert reply.body["commandId"] == command_id == reply.headers["Badges-Command-Id"]
+    assert command_id in reply.body["errors"][0]["message"]
 
 
 async def test_gateway_waits_for_kafka(stack: Servers, settings: Settings, users: GatewayUsers,

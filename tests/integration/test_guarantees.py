@@ -142,8 +142,8 @@ async def test_bad_input_never_stops_the_stream(settings: Settings, client: Badg
     valid.append(await client.claim(ORG, ACTOR, badge, "Rewards_Catalog", "last"))
     for command_id in valid:
         assert (await client.result(command_id)).ok
-    assert [e.code for e in (await client.result(unknown_id)).errors] == [9001]
-    assert [e.code for e in (await client.result(huge_id)).errors] == [9005]
+    assert [e.code for e in (await client.result(unknown_id, org_id=ORG)).errors] == [9001]
+    assert [e.code for e in (await client.result(huge_id, org_id=ORG)).errors] == [9005]
     letters = await _dead_letters(settings, 2)
     assert [letter.topic for letter in letters] == [topic, topic]
     assert "not JSON" in letters[0].reason and "commandId" in letters[1].reason

@@ -6,9 +6,14 @@ Installs alone (the distribution badges-sdk, with badges-schemas for the contrac
 worker, the CLI and the gateway use the same code.
 """
 
-from badges_sdk.client import BadgesClient, OutgoingCommand
-from badges_sdk.replies import ReplyLimits, ResultsUnavailableError, ResultTimeoutError
+from badges_sdk.client import BadgesClient, OutgoingCommand, SendManyError
+from badges_sdk.replies import (
+    MalformedResultError,
+    ReplyLimits,
+    ResultsUnavailableError,
+    ResultTimeoutError,
+)
 from badges_sdk.settings import KafkaSettings
 
-__all__ = ["BadgesClient", "KafkaSettings", "OutgoingCommand", "ReplyLimits",
-           "ResultTimeoutError", "ResultsUnavailableError"]
+__all__ = ["BadgesClient", "KafkaSettings", "MalformedResultError", "OutgoingCommand",
+           "ReplyLimits", "ResultTimeoutError", "ResultsUnavailableError", "SendManyError"]

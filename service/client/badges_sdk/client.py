@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from badges_schemas import CommandType, OwnerType, ResultEvent, Topics, command_key
 from badges_sdk import kafka
 from badges_sdk.replies import (
+    MalformedResultError,
     Replies,
     ReplyLimits,
     ResultsUnavailableError,
@@ -41,8 +42,8 @@ from badges_sdk.replies import (
 from badges_sdk.retry import backoff
 from badges_sdk.settings import KafkaSettings
 
-__all__ = ["BadgesClient", "OutgoingCommand", "ReplyLimits", "ResultTimeoutError",
-           "ResultsUnavailableError"]
+__all__ = ["BadgesClient", "MalformedResultError", "OutgoingCommand", "ReplyLimits",
+           "ResultTimeoutError", "ResultsUnavailableError", "SendManyError"]
 
 log = logging.getLogger(__name__)
 # send_many checks the delivery reports every so many commands: a burst of a million does
@@ -73,6 +74,50 @@ class OutgoingCommand:
         key = command_key(self.command_type, self.org_id, self.payload)
         return (command_id, topics.command(self.command_type), json.dumps(message).encode(),
                 key.encode())
+
+
+class SendManyError(Exception):
+    """send_many did not publish every command: `published` were acknowledged (in order),
+    `unpublished` were handed to the producer but not acknowledged (they may or may not
+    be on the topic: send them again with the same commandIds), and `handed` commands
+    were taken from the iterable (those after them were not tried). The first failure is
+    the cause."""
+
+    def __init__(self, published: list[str], unpublished: list[str], handed: int,
+                 cause: BaseException) -> None:
+        super().__init__(f"send_many failed after handing {handed} commands to the producer "
+                         f"({len(published)} acknowledged, {len(unpublished)} not): {cause!r}")
+        self.published, self.unpublished, self.handed = published, unpublished, handed
+        self.__cause__ = cause
+
+
+class _Sending:
+    """What send_many has handed over, and what the broker said of each."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.in_flight: list[tuple[str, asyncio.Future[Any]]] = []
+        self.failed: set[str] = set()
+        self.error: BaseException | None = None
+
+    def handed(self, command_id: str, delivery: asyncio.Future[Any]) -> None:
+        self.ids.append(command_id)
+        self.in_flight.append((command_id, delivery))
+
+    def stopped(self, error: BaseException) -> None:
+        self.error = self.error or error
+
+    def reported(self, command_id: str, report: Any) -> None:
+        if isinstance(report, BaseException):
+            self.failed.add(command_id)
+            self.stopped(report)
+
+    def result(self) -> list[str]:
+        if self.error is None:
+            return self.ids
+        published = [i for i in self.ids if i not in self.failed]
+        unpublished = [i for i in self.ids if i in self.failed]
+        raise SendManyError(published, unpublished, len(self.ids), self.error)
 
 
 async def _stop(kafka_client: AIOKafkaConsumer | AIOKafkaProducer, timeout: float) -> None:
@@ -155,6 +200,12 @@ class BadgesClient:
             raise RuntimeError("not started")
         await self._producer.client.fetch_all_metadata()
 
+    async def reader_stopped(self) -> None:
+        """Return once the results reader has stopped, for whatever reason (supervisors);
+        at once if it never ran."""
+        if self._reader is not None:
+            await asyncio.wait([self._reader])
+
     @property
     def reading(self) -> bool:
         """Whether the results reader runs (so waits can be answered): for readiness checks."""
@@ -208,7 +259,8 @@ class BadgesClient:
         outgoing = OutgoingCommand(command_type, org_id, actor_id, payload, command_id,
                                    issued_at)
         command_id, topic, value, key = outgoing.encoded(self.topics)
-        self.replies.register(command_id)  # before publishing: the answer cannot overtake it
+        # Before publishing: the answer cannot overtake it.
+        self.replies.register(org_id, command_id)
         await self.send_raw(topic, value, key)
         return command_id
 
@@ -221,32 +273,36 @@ class BadgesClient:
         partition at a time and retries a failed batch before the next (idempotent too).
         Every wait is bounded by the network timeout: a full send buffer that does not drain
         raises aiokafka's KafkaTimeoutError, an acknowledgement that does not come
-        TimeoutError.
+        TimeoutError. Choose each command's `command_id` to make a retry idempotent: on any
+        failure, SendManyError says which commands were acknowledged and which were not.
         """
         assert self._producer is not None, "call start() first"
-        ids: list[str] = []
-        deliveries: list[asyncio.Future[Any]] = []
-        for outgoing in commands:
-            command_id, topic, value, key = outgoing.encoded(self.topics)
-            self.replies.register(command_id)
-            # Waits only while the send buffer is full, and aiokafka bounds that wait (and
-            # the metadata one) by request_timeout_ms, our network timeout: no timer each.
-            deliveries.append(await self._producer.send(topic, value, key=key))
-            ids.append(command_id)
-            if len(deliveries) >= DELIVERY_CHUNK:
-                await self._delivered(deliveries)
-        await self._delivered(deliveries)
-        return ids
+        outcome = _Sending()
+        try:
+            for outgoing in commands:
+                command_id, topic, value, key = outgoing.encoded(self.topics)
+                self.replies.register(outgoing.org_id, command_id)
+                # Waits only while the send buffer is full, and aiokafka bounds that wait
+                # (and the metadata one) by request_timeout_ms, our network timeout.
+                outcome.handed(command_id, await self._producer.send(topic, value, key=key))
+                if len(outcome.in_flight) >= DELIVERY_CHUNK:
+                    await self._delivered(outcome)
+        except Exception as exc:
+            outcome.stopped(exc)
+        await self._delivered(outcome)
+        return outcome.result()
 
-    async def _delivered(self, deliveries: list[asyncio.Future[Any]]) -> None:
-        """Wait for the acknowledgements so far (bounded), then forget them."""
-        pending, deliveries[:] = list(deliveries), []
-        # Every report is collected (none left unretrieved), then the first failure raised.
-        reports = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True),
-                                         self.settings.network_timeout_seconds)
-        for report in reports:
-            if isinstance(report, BaseException):
-                raise report
+    async def _delivered(self, outcome: _Sending) -> None:
+        """Wait for the acknowledgements so far (bounded), then sort them."""
+        pending, outcome.in_flight = outcome.in_flight, []
+        futures = [future for _, future in pending]
+        try:
+            reports = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
+                                             self.settings.network_timeout_seconds)
+        except TimeoutError as exc:
+            reports = [exc] * len(pending)  # gather cancelled every one
+        for (command_id, _), report in zip(pending, reports, strict=True):
+            outcome.reported(command_id, report)
 
     async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         """Publish bytes as they are (for tests and tools that speak the wire format)."""
@@ -301,30 +357,35 @@ class BadgesClient:
             self.replies.fail(error)
 
     async def results(self, command_id: str, count: int = 1, timeout: float = 30.0,
-                      org_id: int | None = None) -> list[ResultEvent]:
+                      org_id: int | None = None, any_org: bool = False) -> list[ResultEvent]:
         """Wait until `count` result events for the command have arrived; return them all.
 
-        With `org_id`, only results of that org count (commandIds are unique per org only).
-        Results that arrived before the wait count if this client sent the command (or
-        waits for it), or if they are still in the recent-results cache (ReplyLimits).
-        Raises ResultTimeoutError after `timeout`, ResultsUnavailableError at once if the
-        reader is not running.
+        Only results of `org_id` count (commandIds are unique per org only); without it,
+        of the org this client sent the command for; `any_org=True` takes any org's (for
+        tools reading others' results). Results that arrived before the wait count if this
+        client sent the command (or waits for it), or if they are still in the
+        recent-results cache (ReplyLimits). Raises ResultTimeoutError after `timeout`,
+        ResultsUnavailableError at once if the reader is not running, MalformedResultError
+        if a record with the command's id and org is not a result event, and ValueError
+        for a command this client did not send when no org is named.
         """
-        return await self.replies.wait(command_id, count, timeout, org_id)
+        return await self.replies.wait(command_id, count, timeout, org_id, any_org)
 
     async def result(self, command_id: str, timeout: float = 30.0,
-                     org_id: int | None = None) -> ResultEvent:
-        return (await self.results(command_id, 1, timeout, org_id))[0]
+                     org_id: int | None = None, any_org: bool = False) -> ResultEvent:
+        return (await self.results(command_id, 1, timeout, org_id, any_org))[0]
 
     async def results_of(self, command_ids: Iterable[str], timeout: float = 30.0,
-                         org_id: int | None = None) -> dict[str, ResultEvent]:
+                         org_id: int | None = None, any_org: bool = False
+                         ) -> dict[str, ResultEvent]:
         """The first result of each command, awaited together within one `timeout`.
 
         Keys are the commandIds as given. Raises ResultTimeoutError naming how many (and
         some) had no result in time.
         """
         ids = list(dict.fromkeys(command_ids))
-        waits = {asyncio.ensure_future(self.replies.wait(i, 1, None, org_id)): i for i in ids}
+        waits = {asyncio.ensure_future(self.replies.wait(i, 1, None, org_id, any_org)): i
+                 for i in ids}
         if not waits:
             return {}
         done, pending = await asyncio.wait(waits, timeout=timeout)
@@ -337,7 +398,8 @@ class BadgesClient:
         if pending:
             missing = [waits[t] for t in pending]
             raise ResultTimeoutError(f"{len(missing)} of {len(ids)} commands had no result "
-                                     f"within {timeout}s, e.g. {missing[:3]}")
+                                     f"within {timeout}s, e.g. {missing[:3]}"
+                                     f"{self.replies.drop_note()}")
         return {waits[t]: t.result()[0] for t in done}
 
     # -- reading any topic -----------------------------------------------------------
