@@ -45,5 +45,6 @@ class Code(enum.IntEnum):
     INVALID_QUERY = 9016, "Unknown, repeated or invalid query parameter"
     INTERNAL_ERROR = 9017, "Internal error"
     MALFORMED_RESULT = 9018, "The command's result event is malformed"
+    ACCESS_DENIED = 9019, "No access to this resource group"
 
     CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

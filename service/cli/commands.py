@@ -11,7 +11,6 @@ whenever it could read the consumer group, whatever the worker's readiness (whic
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import logging
 import os
@@ -19,7 +18,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -31,8 +29,10 @@ from badges_schemas import CommandType, OwnerType, Topics
 from badges_schemas.commands import ObjectIdStr
 from badges_sdk.client import BadgesClient, OutgoingCommand, ResultTimeoutError
 from badges_sdk.kafka import EXIT_AUTH_FAILED, KafkaAuthError
+from service.cli.context import settings_of
+from service.cli.credentials import clients_app, users_app
 from service.cli.status import Status, status
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import Settings
 
 EXIT_ERRORS, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 1, 3, 4, 130
 
@@ -41,9 +41,8 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 group_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                         help="Create and update badge groups.")
 app.add_typer(group_app, name="group")
-users_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
-                        help="Users of the REST gateway (BADGES_GATEWAY_USERS_FILE).")
 app.add_typer(users_app, name="gateway-user")
+app.add_typer(clients_app, name="gateway-client")
 
 
 class CliError(Exception):
@@ -85,15 +84,6 @@ def options(ctx: typer.Context,
                 help="Prefix of every topic name [default: BADGES_TOPIC_PREFIX].")] = None,
             ) -> None:
     ctx.obj = {"kafka_bootstrap_servers": bootstrap_servers, "topic_prefix": topic_prefix}
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    overrides = {name: value for name, value in ctx.obj.items() if value is not None}
-    try:
-        return load_settings(**overrides)
-    except SettingsError as exc:
-        typer.echo(f"badges: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -144,7 +134,7 @@ def update_group(ctx: typer.Context, org_id: OrgId, actor_id: ActorId, group_id:
 
 def _command(ctx: typer.Context, outgoing: OutgoingCommand, command_id: uuid.UUID | None,
              no_wait: bool, timeout: float) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     deliver = _deliver(settings, outgoing, str(command_id or uuid.uuid4()), no_wait, timeout)
     raise typer.Exit(_run(settings, deliver, interrupted=EXIT_INTERRUPTED))
 
@@ -177,35 +167,6 @@ async def _client(settings: Settings, read_results: bool) -> AsyncIterator[Badge
         await client.stop()
 
 
-# -- gateway users -----------------------------------------------------------------------
-
-@users_app.command("add")
-def add_gateway_user(
-        ctx: typer.Context,
-        name: Annotated[str, typer.Option(help="User name of the HTTP Basic credentials.")],
-        org_id: OrgId,
-        user_id: Annotated[int, typer.Option(help="User id in createdBy / lastUpdatedBy.")],
-) -> None:
-    """Add a user (password on standard input), or replace the one of that name."""
-    from service.gateway.users import add_user
-
-    path = Path(_settings(ctx).gateway_users_file)
-    if sys.stdin.isatty():
-        password = getpass.getpass(f"password for {name}: ")
-    else:
-        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-    if not password:
-        typer.echo("badges: empty password refused (give it on standard input)", err=True)
-        raise typer.Exit(2)
-    try:
-        replaced = add_user(path, name, password, org_id, user_id)
-    except (OSError, ValueError) as exc:
-        typer.echo(f"badges: cannot write {path}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"{'replaced' if replaced else 'added'} user {name} (org {org_id}, "
-               f"user {user_id}) in {path}")
-
-
 # -- reading -----------------------------------------------------------------------------
 
 @app.command()
@@ -224,7 +185,7 @@ def dlq(ctx: typer.Context, follow: Follow = False, from_beginning: FromBeginnin
 
 def _print_topic(ctx: typer.Context, topic_of: Callable[[Topics], str], follow: bool,
                  from_beginning: bool) -> None:
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     reading = _print_records(settings, topic_of(Topics(settings.topic_prefix)), follow,
                              from_beginning)
     raise typer.Exit(_run(settings, reading, interrupted=0))
@@ -260,7 +221,7 @@ def status_command(ctx: typer.Context, worker_url: WorkerUrl = "http://127.0.0.1
     """The workers' consumer group, each command partition's committed offset, end offset
     and lag, and whether the worker at --worker-url is ready. Exit code 0 whenever the group
     could be read (readiness is in the output), 4 when Kafka is unreachable."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     raise typer.Exit(_run(settings, _show_status(settings, worker_url or None, as_json),
                           interrupted=EXIT_INTERRUPTED))
 

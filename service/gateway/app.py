@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from badges_schemas import Code
-from service.gateway import docs, ops, routes
+from service.gateway import docs, oauth, ops, routes
 from service.gateway.auth import Authenticator
 from service.gateway.envelopes import failure
 from service.gateway.metrics import RequestMetrics, registry
@@ -61,7 +61,7 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     # own metrics are Prometheus, service/gateway/metrics.py).
     app = FastAPI(title="Badges API gateway", version=package_version(),
                   description=DESCRIPTION, lifespan=lifespan,
-                  routes=[*routes.router.routes, *ops.router.routes],
+                  routes=[*routes.router.routes, *oauth.router.routes, *ops.router.routes],
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.authenticator = authenticator
@@ -98,16 +98,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     path = request.scope["path"]
     if exc.status_code == 405:
-        return _method_not_allowed(request.method, path)
+        return _method_not_allowed(request.app, request.method, path)
     code = Code.UNKNOWN_PATH if exc.status_code == 404 else Code.INTERNAL_ERROR
     return JSONResponse(failure(code, f"{request.method} {path}: {exc.detail}"),
                         status_code=exc.status_code, headers=exc.headers)
 
 
-def _method_not_allowed(method: str, path: str) -> JSONResponse:
+def _method_not_allowed(app: FastAPI, method: str, path: str) -> JSONResponse:
     """405 with every method of the path in Allow (GET and POST /group/{groupId} are two
     routes, and Starlette's answer names only the first one's)."""
-    allowed = sorted({m for route in routes.router.routes if isinstance(route, APIRoute)
+    allowed = sorted({m for route in app.routes if isinstance(route, APIRoute)
                       and route.path_regex.match(path) for m in route.methods or ()})
     detail = f"{method} {path}: allowed {', '.join(allowed)}"
     return JSONResponse(failure(Code.METHOD_NOT_ALLOWED, detail), status_code=405,

@@ -1,4 +1,5 @@
-"""HTTP Basic authentication against the users file, with verified credentials cached.
+"""Who calls: HTTP Basic against the users file (verified credentials cached), or an OAuth
+access token (tokens.py) of one of its API clients; and the access rights they have.
 
 Verifying an argon2 hash costs tens of milliseconds of CPU by design; at hundreds of
 requests per second that would be the gateway's whole budget. So a successful verification
@@ -19,14 +20,25 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import ValidationError
 
-from service.gateway.users import User, hasher, load
+from service.gateway import tokens
+from service.gateway.users import (
+    EVERY_RIGHT,
+    Access,
+    Client,
+    ResourceGroup,
+    Rights,
+    User,
+    UsersFile,
+    hasher,
+    load,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +48,31 @@ VERIFY_CONCURRENCY = 2  # hash checks at once (the gateway's target machine has 
 FileVersion = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: no file
 
 
+# Where a request may carry an OAuth access token: the platform's API overview names the
+# first, other pages of its docs the second; `Authorization: Bearer` as RFC 6750.
+TOKEN_HEADERS = ("cap-api-access-token", "x-cap-api-oauth-token")
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Who calls: the org and user every command of theirs carries."""
+    """Who calls: the org and user every command of theirs carries, and their rights."""
 
     name: str
     org_id: int
     user_id: int
+    rights: Rights = field(default_factory=lambda: dict(EVERY_RIGHT))
+
+    def may(self, needed: Access, group: ResourceGroup = ResourceGroup.TARGET_GROUPS) -> bool:
+        return self.rights.get(group, Access.NONE).allows(needed)
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The OAuth access token a request carries, if any."""
+    for name in TOKEN_HEADERS:
+        if (token := headers.get(name)) is not None:
+            return token.strip()
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -66,6 +96,8 @@ class Authenticator:
         self._clock = clock or time.monotonic
         self._version: FileVersion = None
         self._users: dict[str, User] = {}
+        self._clients: dict[str, Client] = {}
+        self._token_key: str | None = None
         self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._pending: dict[str, asyncio.Future[Identity | None]] = {}
         # argon2 takes 64 MiB and a core's worth of work per check: a flood of wrong
@@ -82,7 +114,9 @@ class Authenticator:
             return
         self._version = version
         self._cache.clear()
-        self._users = self._read() if version is not None else {}
+        content = self._read() if version is not None else UsersFile()
+        self._users, self._clients = content.by_name(), content.by_key()
+        self._token_key = content.tokenKey
         if version is None:
             log.warning("no users file at %s: every request gets 401 (add one with "
                         "`badges gateway-user add`)", self.path)
@@ -94,14 +128,54 @@ class Authenticator:
             return None
         return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
-    def _read(self) -> dict[str, User]:
+    def _read(self) -> UsersFile:
         try:
-            users = load(self.path)
+            content = load(self.path)
         except (OSError, ValidationError) as exc:
             log.error("users file %s unreadable, every request gets 401: %s", self.path, exc)
-            return {}
-        log.info("users file %s: %d users", self.path, len(users.users))
-        return users.by_name()
+            return UsersFile()
+        log.info("users file %s: %d users, %d API clients", self.path, len(content.users),
+                 len(content.clients))
+        return content
+
+    async def identify_request(self, headers: Mapping[str, str]) -> Identity | None:
+        """The caller of a request, by its access token if it carries one, else by Basic."""
+        token = bearer_token(headers)
+        if token is not None:
+            return self.identify_token(token)
+        return await self.identify(headers.get("authorization"))
+
+    def identify_token(self, token: str) -> Identity | None:
+        """The API client an access token stands for; None if it is not valid now, its
+        client is gone, or its org is not the client's."""
+        self.reload_if_changed()
+        if self._token_key is None:
+            return None
+        claims = tokens.verified_claims(self._token_key, token)
+        client = self._clients.get(claims["client_id"]) if claims else None
+        if claims is None or client is None or client.orgId != claims["org_id"]:
+            return None
+        return Identity(name=f"client {client.key}", org_id=client.orgId,
+                        user_id=client.userId, rights=client.access)
+
+    async def token_for(self, key: str, secret: str) -> tuple[str, int] | None:
+        """(access token, ttl seconds) for an API client's key and secret, or None."""
+        self.reload_if_changed()
+        token_key, client = self._token_key, self._clients.get(key)
+        async with self._verifying:
+            right = await asyncio.to_thread(
+                self._matches, client.secretHash if client else self._decoy, secret)
+        if not right or client is None or token_key is None:
+            return None
+        token = tokens.issue(token_key, client.orgId, client.key, int(time.time()),
+                             client.tokenTtlSeconds)
+        return token, client.tokenTtlSeconds
+
+    def _matches(self, hashed: str, secret: str) -> bool:
+        try:
+            return bool(self._hasher.verify(hashed, secret))
+        except (VerificationError, InvalidHashError):
+            return False
 
     async def identify(self, header: str | None) -> Identity | None:
         """The caller's identity, or None for missing or wrong credentials."""
@@ -138,10 +212,9 @@ class Authenticator:
 
     def _verify(self, name: str, password: str) -> Identity | None:
         user = self._users.get(name)
-        try:
-            self._hasher.verify(user.passwordHash if user else self._decoy, password)
-        except (VerificationError, InvalidHashError):
+        if not self._matches(user.passwordHash if user else self._decoy, password):
             return None
         if user is None:
             return None
-        return Identity(name=user.name, org_id=user.orgId, user_id=user.userId)
+        return Identity(name=user.name, org_id=user.orgId, user_id=user.userId,
+                        rights=user.rights())

@@ -24,9 +24,19 @@ OBJECT_ID = "^[0-9a-fA-F]{24}$"
 # The routes read the credentials, ids and key from the request themselves (routes.py,
 # DirectRoute), so the document's security and parameters are declared here, as FastAPI
 # would have generated them from `Security(HTTPBasic)`, `Path` and `Header` parameters.
-SECURITY_SCHEMES = {"HTTPBasic": {"type": "http", "scheme": "basic",
-                                  "description": "a user of BADGES_GATEWAY_USERS_FILE"}}
-_SECURITY: list[dict[str, list[str]]] = [{"HTTPBasic": []}]
+_TOKEN = ("an access token of an API client of BADGES_GATEWAY_USERS_FILE, from "
+          "POST /v3/oauth/token/generate")
+SECURITY_SCHEMES = {
+    "HTTPBasic": {"type": "http", "scheme": "basic",
+                  "description": "a user of BADGES_GATEWAY_USERS_FILE"},
+    "CapAccessToken": {"type": "apiKey", "in": "header", "name": "CAP-API-ACCESS-TOKEN",
+                       "description": _TOKEN},
+    "CapOAuthToken": {"type": "apiKey", "in": "header", "name": "X-CAP-API-OAUTH-TOKEN",
+                      "description": _TOKEN},
+    "BearerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": _TOKEN},
+}
+_SECURITY: list[dict[str, list[str]]] = [{name: []} for name in SECURITY_SCHEMES]
 _KEY_DESCRIPTION = "makes the commandId: a retried request gets the same answer"
 _IDEMPOTENCY_KEY = {
     "name": HEADER, "in": "header", "required": False, "description": _KEY_DESCRIPTION,
@@ -66,6 +76,10 @@ _SUMMARIES = {
 _COMMAND_ID = {"Badges-Command-Id": {
     "description": "the command's id, whenever one was made (look it up: `badges results`)",
     "schema": {"type": "string", "format": "uuid"}}}
+_FORBIDDEN = {"model": ErrorEnvelope, "description": (
+    f"{listed((Code.ACCESS_DENIED,))}: the caller's access to the loyalty target groups "
+    "(Target Groups) is below what the call needs (Modify for writes, View for reads); "
+    "nothing was published")}
 _UNAUTHORIZED = {"model": ErrorEnvelope, "headers": {"WWW-Authenticate": {
     "description": "the scheme to authenticate with", "schema": {"type": "string"}}},
     "description": (
@@ -165,6 +179,7 @@ def _write(command_type: CommandType, summary: str, ids: list[dict[str, Any]]
                 "the command's errors, data null; or a query refused before publishing"),
                 "headers": _COMMAND_ID},
             401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
             422: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.IDEMPOTENCY_KEY_REUSED,))}: the Idempotency-Key was used "
                 "with another request; nothing was published"), "headers": _COMMAND_ID},
@@ -194,6 +209,7 @@ def read_group() -> dict[str, Any]:
                 f"{listed((Code.INVALID_GROUP_ID,))}: a bad groupId; "
                 f"{listed((Code.INVALID_QUERY,))}: a query parameter")},
             401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
             **_ANY_ROUTE,
             404: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.GROUP_NOT_FOUND,))}: no such group in the caller's org; "

@@ -30,10 +30,12 @@ from service.gateway.envelopes import failure, group_answer
 from service.gateway.idempotency import HEADER
 from service.gateway.params import GROUP_ID, ParamsError, checked, update_target
 from service.gateway.runtime import GatewayRuntime
+from service.gateway.users import Access, ResourceGroup
 
 PREFIX = "/api_gateway/v1/badges"
 COMMAND_ID_HEADER = "Badges-Command-Id"
 RETRY_AFTER = "1"  # seconds: a 503 is a dependency not answering now, not a refusal
+CHALLENGES = 'Basic realm="badges", Bearer realm="badges"'
 
 
 class ObjectIdConvertor(Convertor[str]):
@@ -86,16 +88,22 @@ def runtime_of(request: Request) -> GatewayRuntime:
     return runtime
 
 
-async def caller(request: Request) -> Identity | Response:
+async def caller(request: Request, needed: Access) -> Identity | Response:
     """Who calls, or the answer that ends the request (nothing published either way):
-    401 for missing or wrong credentials, then 503 while Kafka and MongoDB are not
-    connected yet."""
+    401 for missing or wrong credentials, 403 without the `needed` access to the loyalty
+    target groups (the badges APIs' resource group), then 503 while Kafka and MongoDB are
+    not connected yet."""
     authenticator: Authenticator = request.app.state.authenticator
-    identity = await authenticator.identify(request.headers.get("authorization"))
+    identity = await authenticator.identify_request(request.headers)
     if identity is None:
         return JSONResponse(
-            failure(Code.UNAUTHORIZED, "HTTP Basic credentials of a gateway user"),
-            status_code=401, headers={"WWW-Authenticate": 'Basic realm="badges"'})
+            failure(Code.UNAUTHORIZED, "HTTP Basic credentials of a gateway user, or a valid "
+                    "OAuth access token of an API client of the org"),
+            status_code=401, headers={"WWW-Authenticate": CHALLENGES})
+    if not identity.may(needed):
+        detail = (f"{needed} access to {ResourceGroup.TARGET_GROUPS} is needed; {identity.name}"
+                  f" has {identity.rights.get(ResourceGroup.TARGET_GROUPS, Access.NONE)}")
+        return JSONResponse(failure(Code.ACCESS_DENIED, detail), status_code=403)
     if not runtime_of(request).ready.is_set():
         return JSONResponse(failure(Code.UNAVAILABLE, "the gateway is still connecting; "
                                     "nothing was published"), status_code=503,
@@ -119,7 +127,7 @@ def _refused(exc: ParamsError) -> JSONResponse:
 
 
 async def _command(request: Request, command_type: CommandType, ids_of: IdsOf) -> Response:
-    identity = await caller(request)
+    identity = await caller(request, Access.MODIFY)
     if isinstance(identity, Response):
         return identity
     try:
@@ -184,7 +192,7 @@ for _path, _method, _name in UPDATE_FORMS:
 
 @router.get("/group/{groupId}", **docs.read_group())
 async def get_group(request: Request) -> Response:
-    identity = await caller(request)
+    identity = await caller(request, Access.VIEW)
     if isinstance(identity, Response):
         return identity
     try:

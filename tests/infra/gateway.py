@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
-from service.gateway.users import add_user
+from service.gateway.users import Rights, add_client, add_user
 from service.settings import Settings
 from tests.infra.worker import settings_environment
 
@@ -72,11 +72,19 @@ class GatewayUsers:
     path: Path
     passwords: dict[str, str] = field(default_factory=dict)
 
-    def add(self, name: str, org_id: int, user_id: int, password: str | None = None
-            ) -> GatewayUsers:
+    def add(self, name: str, org_id: int, user_id: int, password: str | None = None,
+            access: Rights | None = None) -> GatewayUsers:
         password = password or f"pw-{name}-{os.urandom(6).hex()}"
-        add_user(self.path, name, password, org_id, user_id)
+        add_user(self.path, name, password, org_id, user_id, access)
         self.passwords[name] = password
+        return self
+
+    def add_client(self, key: str, org_id: int, user_id: int, access: Rights,
+                   ttl_seconds: int = 300) -> GatewayUsers:
+        """An API client; its secret is kept under its key, as a user's password."""
+        secret = f"secret-{key}-{os.urandom(6).hex()}"
+        add_client(self.path, key, secret, org_id, user_id, access, ttl_seconds)
+        self.passwords[key] = secret
         return self
 
     def basic(self, name: str) -> str:

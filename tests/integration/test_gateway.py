@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +25,9 @@ from pymongo import MongoClient
 
 from badges_schemas import Topics
 from badges_sdk import kafka
+from service.gateway import tokens
 from service.gateway.idempotency import command_id_for
+from service.gateway.users import Access, ResourceGroup, load
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
@@ -62,7 +65,12 @@ def gw_settings(stack: Servers) -> Settings:
 def users(tmp_path_factory: pytest.TempPathFactory) -> GatewayUsers:
     path = tmp_path_factory.mktemp("gateway") / "users.json"
     return (GatewayUsers(path).add("alice", ALICE_ORG, ALICE_USER)
-            .add("bob", BOB_ORG, BOB_USER).add("alice2", ALICE_ORG, 124))
+            .add("bob", BOB_ORG, BOB_USER).add("alice2", ALICE_ORG, 124)
+            .add("viewer", ALICE_ORG, 125, access={ResourceGroup.TARGET_GROUPS: Access.VIEW})
+            .add("outsider", ALICE_ORG, 126, access={ResourceGroup.TRANSACTION: Access.MODIFY})
+            .add_client("loyalty-app", ALICE_ORG, 127,
+                        {ResourceGroup.TARGET_GROUPS: Access.MODIFY})
+            .add_client("bob-client", BOB_ORG, 128, {ResourceGroup.TARGET_GROUPS: Access.MODIFY}))
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +292,86 @@ async def test_refused_spellings_and_paths_answer_the_envelope_and_publish_nothi
         assert "Badges-Command-Id" not in reply.headers
     assert (await alice.send("DELETE", f"/group/{group_id}")).headers["Allow"] == "GET, POST, PUT"
     assert await end_offsets(gw_settings) == before
+
+
+async def token_of(http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+                   key: str, secret: str | None = None) -> Reply:
+    return await call(http, "POST", f"{gateway.url}/v3/oauth/token/generate", None,
+                      {"key": key, "secret": users.passwords[key] if secret is None else secret})
+
+
+async def test_an_oauth_token_claims_and_unclaims_in_each_header_the_platform_names(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> None:
+    generated = await token_of(http, gateway, users, "loyalty-app")
+    assert generated.status == 200 and generated.body["errors"] is None, generated.text
+    assert set(generated.body) == {"data", "errors", "warnings"}
+    token, ttl = generated.body["data"]["accessToken"], generated.body["data"]["ttlSeconds"]
+    assert ttl == 300
+    on_badge = badge()
+    claim = {"ownerType": "Loyalty", "referenceId": "oauth"}
+    base = gateway.url + PREFIX + f"/badgeMeta/{on_badge}"
+    claimed = await call(http, "POST", f"{base}/claim", None, claim,
+                         headers={"CAP-API-ACCESS-TOKEN": token})
+    assert claimed.status == 200 and claimed.body["errors"] == [], claimed.text
+    unclaimed = await call(http, "POST", f"{base}/unclaim", None, claim,
+                           headers={"X-CAP-API-OAUTH-TOKEN": token})
+    assert unclaimed.status == 200 and unclaimed.body["data"]["isActive"] is False
+    again = await call(http, "POST", f"{base}/claim", f"Bearer {token}", claim)
+    assert again.status == 200 and again.codes("warnings") == []
+    # The client's user id is the one its writes carry.
+    created = await call(http, "POST", f"{gateway.url}{PREFIX}/group", f"Bearer {token}",
+                         {"name": name(), "rank": 1})
+    assert (created.body["data"]["orgId"], created.body["data"]["createdBy"]) == (ALICE_ORG, 127)
+
+
+async def test_bad_tokens_and_client_secrets_get_401_in_the_envelope(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+        gw_settings: Settings) -> None:
+    for key, secret in (("loyalty-app", "wrong"), ("nobody", "x")):
+        refused = await token_of(http, gateway, users, key, secret)
+        assert refused.status == 401 and refused.codes() == [9010], refused.text
+    malformed = await call(http, "POST", f"{gateway.url}/v3/oauth/token/generate", None,
+                           {"key": "loyalty-app"})
+    assert malformed.status == 400 and malformed.codes() == [9005]
+    signing_key = load(users.path).tokenKey
+    assert signing_key is not None
+    now = int(time.time())
+    bad = {"expired": tokens.issue(signing_key, ALICE_ORG, "loyalty-app", now - 900, 300),
+           "forged": tokens.issue(os.urandom(32).hex(), ALICE_ORG, "loyalty-app", now, 300),
+           "wrong org": tokens.issue(signing_key, BOB_ORG, "loyalty-app", now, 300),
+           "garbage": "abc.def.ghi"}
+    before = await end_offsets(gw_settings)
+    for what, token in bad.items():
+        reply = await call(http, "POST", f"{gateway.url}{PREFIX}/group", None,
+                           {"name": name(), "rank": 1}, headers={"CAP-API-ACCESS-TOKEN": token})
+        assert reply.status == 401 and reply.codes() == [9010], (what, reply.text)
+        assert "Bearer" in reply.headers["WWW-Authenticate"]
+    assert await end_offsets(gw_settings) == before
+
+
+async def test_access_rights_decide_writes_and_reads_with_403_in_the_envelope(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+        alice: Api, gw_settings: Settings) -> None:
+    group_id = await alice.create(name())
+    viewer = Api(http, gateway, users, "viewer")
+    outsider = Api(http, gateway, users, "outsider")
+    before = await end_offsets(gw_settings)
+    for api in (viewer, outsider):
+        write = await api.post(f"/group/{group_id}", {"name": name(), "rank": 2})
+        assert write.status == 403 and write.codes() == [9019], write.text
+        assert write.body["data"] is None
+        claim = await api.post(f"/badgeMeta/{badge()}/claim",
+                               {"ownerType": "Loyalty", "referenceId": "r"})
+        assert claim.status == 403 and claim.codes() == [9019]
+    assert await end_offsets(gw_settings) == before
+    read = await viewer.get(f"/group/{group_id}")
+    assert read.status == 200 and read.body["data"]["id"] == group_id
+    assert (await outsider.get(f"/group/{group_id}")).codes() == [9019]
+    # A client of another org with every right reads nothing of this org's.
+    token = (await token_of(http, gateway, users, "bob-client")).body["data"]["accessToken"]
+    theirs = await call(http, "GET", f"{gateway.url}{PREFIX}/group/{group_id}",
+                        f"Bearer {token}")
+    assert theirs.status == 404 and theirs.codes() == [9004]
 
 
 async def test_bad_credentials_get_401_and_publish_nothing(

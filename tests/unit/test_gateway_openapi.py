@@ -37,23 +37,34 @@ def test_committed_document_matches_the_code() -> None:
     assert FILE.read_text() == render(), "run `make schemas` and commit schemas/generated"
 
 
-def test_every_route_documents_its_statuses_and_basic_auth(document: dict[str, Any]) -> None:
+def test_every_route_documents_its_statuses_and_authentication(document: dict[str, Any]
+                                                                 ) -> None:
     operations = {(m, p): o for p, ops in document["paths"].items() for m, o in ops.items()}
-    assert set(operations) == {*WRITES, ("get", f"{PREFIX}/group/{{groupId}}")}
-    for (method, _), operation in operations.items():
+    token = ("post", "/v3/oauth/token/generate")
+    assert set(operations) == {*WRITES, ("get", f"{PREFIX}/group/{{groupId}}"), token}
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["HTTPBasic"]["scheme"] == "basic"
+    assert schemes["BearerToken"] == {**schemes["BearerToken"], "scheme": "bearer",
+                                      "bearerFormat": "JWT"}
+    assert {s.get("name") for s in schemes.values()} >= {"CAP-API-ACCESS-TOKEN",
+                                                         "X-CAP-API-OAUTH-TOKEN"}
+    for (method, path), operation in operations.items():
         answers = operation["responses"]
-        expected = {"200", "400", "401", "404", "405", "500", "503"} | (
+        for answer in answers.values():
+            assert set(answer["content"]) == {"application/json"}
+        if (method, path) == token:
+            assert set(answers) == {"200", "400", "401"} and "security" not in operation
+            continue
+        expected = {"200", "400", "401", "403", "404", "405", "500", "503"} | (
             {"422", "502", "504"} if method != "get" else set())
         assert set(answers) == expected
-        assert operation["security"] == [{"HTTPBasic": []}]
+        assert sorted(operation["security"], key=str) == sorted(
+            ({name: []} for name in schemes), key=str)  # any one of them
         assert set(answers["401"]["headers"]) == {"WWW-Authenticate"}
         assert set(answers["405"]["headers"]) == {"Allow"}
         assert set(answers["503"]["headers"]) == {"Retry-After"}
         if method != "get":
             assert set(answers["200"]["headers"]) == {"Badges-Command-Id"}
-        for answer in answers.values():
-            assert set(answer["content"]) == {"application/json"}
-    assert document["components"]["securitySchemes"]["HTTPBasic"]["scheme"] == "basic"
 
 
 def test_writes_list_their_reachable_codes_only(document: dict[str, Any]) -> None:
