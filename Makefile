@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lock lint test images image run demo bench bench-sdk bench-gateway chaos stop clean schemas
+.PHONY: help install lock lint test images image run demo bench bench-sdk bench-gateway bench-auth chaos stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench   the worker against its baselines, every answer checked: table, .state/bench/latest.json and .png (FULL=1: larger runs and a 1M-command soak)"
 	@echo "make bench-sdk the Python client: send_many vs one send at a time, RSS over 1M results"
 	@echo "make bench-gateway  the gateway's latency against the SDK's at 300/s, then its peak"
+	@echo "make bench-auth     valid callers' latency alone and under 200 wrong passwords/s"
 	@echo "make chaos   10,000 commands under kills, broker restarts, a DB outage and a zombie, checked"
 	@echo "make stop    stop every container and process the project started"
 	@echo "make clean   stop, then remove the virtualenv, data and build state"
@@ -87,6 +88,9 @@ bench-sdk: install
 
 bench-gateway: install
 	$(STACK) && $(BIN)/python -m tests.benchmarks.gateway
+
+bench-auth: install
+	$(STACK) && $(BIN)/python -m tests.benchmarks.auth_flood
 
 chaos: install
 	$(STACK) && $(BIN)/python -m tests.chaos && \

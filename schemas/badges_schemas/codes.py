@@ -46,5 +46,6 @@ class Code(enum.IntEnum):
     INTERNAL_ERROR = 9017, "Internal error"
     MALFORMED_RESULT = 9018, "The command's result event is malformed"
     ACCESS_DENIED = 9019, "No access to this resource group"
+    TOO_MANY_CHECKS = 9020, "Too many credential checks waiting; retry shortly"
 
     CLAIM_ALREADY_ACTIVE = 9100, "Claim already active"

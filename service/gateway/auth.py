@@ -3,11 +3,17 @@ access token (tokens.py) of one of its API clients; and the access rights they h
 
 Verifying an argon2 hash costs tens of milliseconds of CPU by design; at hundreds of
 requests per second that would be the gateway's whole budget. So a successful verification
-is remembered for a short while (`CACHE_SECONDS`), keyed by the SHA-256 of the header value
-(the password itself is never kept), in a bounded LRU. The file is read again whenever its
-mtime, size or inode change, and the cache is emptied then: a removed user or a changed
-password takes effect at the next request. Failures are never cached. Verification runs in
+is remembered while it is used (until `CACHE_SECONDS` after its last use), keyed by the
+SHA-256 of the header value (the password itself is never kept), in a bounded LRU. The file
+is read again whenever its mtime, size or inode change, and the cache is emptied then: a
+removed user or a changed password takes effect at the next request. Verification runs in
 a thread (argon2's C code releases the GIL), so requests in flight are not held up by it.
+
+A flood of wrong credentials costs its sender, not the valid callers: a failed check is
+remembered for `FAILURE_SECONDS` (the same wrong header again is refused without a check),
+checks run on half the cores at most, and past `QUEUE_BOUND` checks waiting or running a
+request is refused at once with 429 instead of queueing (ChecksBusyError). Callers whose
+credentials are cached never wait for a check.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 from pydantic import ValidationError
 
 from service.gateway import tokens
@@ -44,13 +52,25 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 CACHE_SIZE = 10_000
-VERIFY_CONCURRENCY = 2  # hash checks at once (the gateway's target machine has 2 cores)
+# A failed check is remembered this long: the same wrong credentials again cost nothing.
+FAILURE_SECONDS = 10.0
+# Hash checks at once: half the cores, so that a flood of wrong credentials leaves the other
+# half to the callers whose credentials are cached.
+VERIFY_CONCURRENCY = max(1, (os.cpu_count() or 2) // 2)
+# Hash checks waiting or running; past it a request is refused at once (429), not queued
+# behind a flood: at ~50 ms a check, the last one waits about a second.
+QUEUE_BOUND = 20
+T = TypeVar("T")
 FileVersion = tuple[int, int, int] | None  # (mtime_ns, size, inode); None: no file
 
 
 # Where a request may carry an OAuth access token: the platform's API overview names the
 # first, other pages of its docs the second; `Authorization: Bearer` as RFC 6750.
 TOKEN_HEADERS = ("cap-api-access-token", "x-cap-api-oauth-token")
+
+
+class ChecksBusyError(RuntimeError):
+    """Too many credential checks are waiting: answered 429, try again shortly."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,9 @@ class Authenticator:
         self._token_key: str | None = None
         self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._pending: dict[str, asyncio.Future[Identity | None]] = {}
+        self._failed: TTLCache[str, bool] = TTLCache(CACHE_SIZE, FAILURE_SECONDS,
+                                                     timer=self._clock)
+        self._queued = 0
         # argon2 takes 64 MiB and a core's worth of work per check: a flood of wrong
         # passwords queues here rather than exhausting memory and starving the requests.
         self._verifying = asyncio.Semaphore(VERIFY_CONCURRENCY)
@@ -114,6 +137,7 @@ class Authenticator:
             return
         self._version = version
         self._cache.clear()
+        self._failed.clear()
         content = self._read() if version is not None else UsersFile()
         self._users, self._clients = content.by_name(), content.by_key()
         self._token_key = content.tokenKey
@@ -162,14 +186,25 @@ class Authenticator:
         """(access token, ttl seconds) for an API client's key and secret, or None."""
         self.reload_if_changed()
         token_key, client = self._token_key, self._clients.get(key)
-        async with self._verifying:
-            right = await asyncio.to_thread(
-                self._matches, client.secretHash if client else self._decoy, secret)
+        right = await self._hash_check(self._matches,
+                                       client.secretHash if client else self._decoy, secret)
         if not right or client is None or token_key is None:
             return None
         token = tokens.issue(token_key, client.orgId, client.key, int(time.time()),
                              client.tokenTtlSeconds)
         return token, client.tokenTtlSeconds
+
+    async def _hash_check(self, check: Callable[..., T], *args: str) -> T:
+        """One argon2 check in a thread, at most VERIFY_CONCURRENCY at once; refused with
+        ChecksBusyError when QUEUE_BOUND are waiting or running already."""
+        if self._queued >= QUEUE_BOUND:
+            raise ChecksBusyError(f"{self._queued} credential checks are waiting")
+        self._queued += 1
+        try:
+            async with self._verifying:
+                return await asyncio.to_thread(check, *args)
+        finally:
+            self._queued -= 1
 
     def _matches(self, hashed: str, secret: str) -> bool:
         try:
@@ -178,7 +213,9 @@ class Authenticator:
             return False
 
     async def identify(self, header: str | None) -> Identity | None:
-        """The caller's identity, or None for missing or wrong credentials."""
+        """The caller's identity, or None for missing or wrong credentials (those seen
+        wrong in the last FAILURE_SECONDS are not checked again). Raises ChecksBusyError
+        when the check would have to queue behind too many others."""
         self.reload_if_changed()
         credentials = basic_credentials(header)
         if header is None or credentials is None:
@@ -187,8 +224,13 @@ class Authenticator:
         now = self._clock()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
+            # Kept while in use: a caller's steady traffic never needs a check again (which
+            # a flood could delay), and a change of the file empties the cache anyway.
+            self._cache[key] = (cached[0], now + CACHE_SECONDS)
             self._cache.move_to_end(key)
             return cached[0]
+        if key in self._failed:
+            return None
         # Requests arriving together with the same header share one verification: a burst
         # from a new caller costs one hash check, not one per request.
         pending = self._pending.get(key)
@@ -200,9 +242,10 @@ class Authenticator:
 
     async def _verified(self, key: str, name: str, password: str) -> Identity | None:
         version = self._version
-        async with self._verifying:
-            identity = await asyncio.to_thread(self._verify, name, password)
+        identity = await self._hash_check(self._verify, name, password)
         # Not if the file changed while verifying: the check was against the old users.
+        if identity is None and version == self._version:
+            self._failed[key] = True
         if identity is not None and version == self._version:
             self._cache[key] = (identity, self._clock() + CACHE_SECONDS)
             self._cache.move_to_end(key)

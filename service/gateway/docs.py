@@ -76,6 +76,10 @@ _SUMMARIES = {
 _COMMAND_ID = {"Badges-Command-Id": {
     "description": "the command's id, whenever one was made (look it up: `badges results`)",
     "schema": {"type": "string", "format": "uuid"}}}
+TOO_MANY_CHECKS = {"model": ErrorEnvelope, "headers": {"Retry-After": {
+    "description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+    "description": (f"{listed((Code.TOO_MANY_CHECKS,))}: credentials that are not cached "
+                    "would wait behind too many checks (a flood); nothing was done")}
 _FORBIDDEN = {"model": ErrorEnvelope, "description": (
     f"{listed((Code.ACCESS_DENIED,))}: the caller's access to the loyalty target groups "
     "(Target Groups) is below what the call needs (Modify for writes, View for reads); "
@@ -180,6 +184,7 @@ def _write(command_type: CommandType, summary: str, ids: list[dict[str, Any]]
                 "headers": _COMMAND_ID},
             401: _UNAUTHORIZED,
             403: _FORBIDDEN,
+            429: TOO_MANY_CHECKS,
             422: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.IDEMPOTENCY_KEY_REUSED,))}: the Idempotency-Key was used "
                 "with another request; nothing was published"), "headers": _COMMAND_ID},
@@ -210,6 +215,7 @@ def read_group() -> dict[str, Any]:
                 f"{listed((Code.INVALID_QUERY,))}: a query parameter")},
             401: _UNAUTHORIZED,
             403: _FORBIDDEN,
+            429: TOO_MANY_CHECKS,
             **_ANY_ROUTE,
             404: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.GROUP_NOT_FOUND,))}: no such group in the caller's org; "

@@ -16,10 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from badges_schemas import Code
-from service.gateway.auth import Authenticator
+from service.gateway import docs
+from service.gateway.auth import Authenticator, ChecksBusyError
 from service.gateway.envelopes import ErrorEnvelope, failure
 from service.gateway.params import ParamsError, checked
-from service.gateway.routes import CHALLENGES, DirectRoute
+from service.gateway.routes import CHALLENGES, DirectRoute, busy
 
 PATH = "/v3/oauth/token/generate"
 MAX_BODY_BYTES = 4096
@@ -69,7 +70,8 @@ def _credentials(raw: bytes) -> TokenRequest | None:
                             '{"key": ..., "secret": ...}; '
                             f"{Code.INVALID_QUERY.value}: a query parameter")},
                         401: {"model": ErrorEnvelope, "description": (
-                            f"{Code.UNAUTHORIZED.value}: no client with that key and secret")}})
+                            f"{Code.UNAUTHORIZED.value}: no client with that key and secret")},
+                        429: docs.TOO_MANY_CHECKS})
 async def generate_token(request: Request) -> Response:
     try:
         checked(request.query_params, ())
@@ -80,7 +82,10 @@ async def generate_token(request: Request) -> Response:
         return _refused(Code.INVALID_FIELD, 'body: expected {"key": "<client key>", '
                         '"secret": "<client secret>"}', 400)
     authenticator: Authenticator = request.app.state.authenticator
-    issued = await authenticator.token_for(credentials.key, credentials.secret)
+    try:
+        issued = await authenticator.token_for(credentials.key, credentials.secret)
+    except ChecksBusyError as exc:
+        return busy(exc)
     if issued is None:
         return _refused(Code.UNAUTHORIZED, "no API client with that key and secret", 401)
     token, ttl = issued

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from badges_schemas import Code
 from badges_schemas.commands import CommandType
 from service.gateway import docs
-from service.gateway.auth import Authenticator, Identity
+from service.gateway.auth import Authenticator, ChecksBusyError, Identity
 from service.gateway.commands import Answer, execute
 from service.gateway.docs import OBJECT_ID
 from service.gateway.envelopes import failure, group_answer
@@ -94,7 +94,10 @@ async def caller(request: Request, needed: Access) -> Identity | Response:
     target groups (the badges APIs' resource group), then 503 while Kafka and MongoDB are
     not connected yet."""
     authenticator: Authenticator = request.app.state.authenticator
-    identity = await authenticator.identify_request(request.headers)
+    try:
+        identity = await authenticator.identify_request(request.headers)
+    except ChecksBusyError as exc:
+        return busy(exc)
     if identity is None:
         return JSONResponse(
             failure(Code.UNAUTHORIZED, "HTTP Basic credentials of a gateway user, or a valid "
@@ -109,6 +112,12 @@ async def caller(request: Request, needed: Access) -> Identity | Response:
                                     "nothing was published"), status_code=503,
                             headers={"Retry-After": RETRY_AFTER})
     return identity
+
+
+def busy(exc: ChecksBusyError) -> JSONResponse:
+    """429: the credentials would wait behind too many checks (a flood); nothing done."""
+    return JSONResponse(failure(Code.TOO_MANY_CHECKS, str(exc)), status_code=429,
+                        headers={"Retry-After": RETRY_AFTER})
 
 
 router = APIRouter(prefix=PREFIX, route_class=DirectRoute)

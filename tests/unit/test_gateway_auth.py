@@ -76,7 +76,10 @@ async def test_verifications_are_cached_and_a_changed_file_empties_the_cache(
     assert verified == ["right"]  # the second came from the cache
     assert await checker.identify(header("alice", "wrong")) is None
     assert await checker.identify(header("alice", "wrong")) is None
-    assert verified == ["right", "wrong", "wrong"]  # failures are never cached
+    assert verified == ["right", "wrong"]  # a failure is remembered for a while
+    now[0] += auth.FAILURE_SECONDS + 1
+    assert await checker.identify(header("alice", "wrong")) is None
+    assert verified == ["right", "wrong", "wrong"]  # then checked again
 
     now[0] += auth.CACHE_SECONDS + 1
     assert await checker.identify(header("alice", "right")) == alice
@@ -118,3 +121,20 @@ def _count_verifications(checker: Authenticator, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(checker, "_verify", counting)
     return verified
+
+
+async def test_a_flood_of_wrong_passwords_is_refused_past_the_bound_not_queued(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "users.json"
+    add_user(path, "alice", "right", 1, 7)
+    checker = Authenticator(path)
+    assert await checker.identify(header("alice", "right")) == Identity("alice", 1, 7)
+    monkeypatch.setattr(auth, "QUEUE_BOUND", 3)
+    flood = [checker.identify(header("mallory", f"guess-{n}")) for n in range(12)]
+    answers = await asyncio.gather(*flood, return_exceptions=True)
+    refused = [a for a in answers if isinstance(a, auth.ChecksBusyError)]
+    assert len(refused) == 9 and answers.count(None) == 3  # 3 checked, 9 refused at once
+    # Meanwhile a cached caller never waits for a check, and a new one is checked again
+    # once the queue has room.
+    assert await checker.identify(header("alice", "right")) == Identity("alice", 1, 7)
+    assert await checker.identify(header("mallory", "guess-0")) is None  # remembered

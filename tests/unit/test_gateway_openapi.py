@@ -53,16 +53,18 @@ def test_every_route_documents_its_statuses_and_authentication(document: dict[st
         for answer in answers.values():
             assert set(answer["content"]) == {"application/json"}
         if (method, path) == token:
-            assert set(answers) == {"200", "400", "401"} and "security" not in operation
+            assert set(answers) == {"200", "400", "401", "429"}
+            assert "security" not in operation
             continue
-        expected = {"200", "400", "401", "403", "404", "405", "500", "503"} | (
+        expected = {"200", "400", "401", "403", "404", "405", "429", "500", "503"} | (
             {"422", "502", "504"} if method != "get" else set())
         assert set(answers) == expected
         assert sorted(operation["security"], key=str) == sorted(
             ({name: []} for name in schemes), key=str)  # any one of them
         assert set(answers["401"]["headers"]) == {"WWW-Authenticate"}
         assert set(answers["405"]["headers"]) == {"Allow"}
-        assert set(answers["503"]["headers"]) == {"Retry-After"}
+        assert set(answers["503"]["headers"]) == set(answers["429"]["headers"]) == {
+            "Retry-After"}
         if method != "get":
             assert set(answers["200"]["headers"]) == {"Badges-Command-Id"}
 
