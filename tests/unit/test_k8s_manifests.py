@@ -151,8 +151,10 @@ def test_every_rendered_object_validates(rendered: list[Manifest]) -> None:
     assert sorted((obj["kind"], obj["metadata"]["name"]) for obj in rendered) == sorted([
         ("ConfigMap", only(rendered, "ConfigMap")["metadata"]["name"]),
         *((kind, name) for kind in ("Deployment", "PodDisruptionBudget", "Service",
-                                    "ServiceMonitor") for name in (WORKER, GATEWAY)),
-        ("ScaledObject", WORKER), ("TriggerAuthentication", f"{WORKER}-kafka")])
+                                    "ServiceMonitor", "NetworkPolicy")
+          for name in (WORKER, GATEWAY)),
+        ("ScaledObject", WORKER), ("TriggerAuthentication", f"{WORKER}-kafka"),
+        ("PrometheusRule", "badges")])
 
 
 def test_the_example_secret_validates_and_holds_no_real_value() -> None:
@@ -201,6 +203,22 @@ def _metadata_typo(obj: Manifest) -> None:
     obj["metadata"]["label"] = {"a": "b"}
 
 
+def _rule_typo(obj: Manifest) -> None:
+    obj["spec"]["groups"][0]["rules"][0]["fro"] = "10m"
+
+
+def _rule_bad_duration(obj: Manifest) -> None:
+    obj["spec"]["groups"][0]["rules"][0]["for"] = "ten minutes"
+
+
+def _policy_port_typo(obj: Manifest) -> None:
+    obj["spec"]["ingress"][0]["ports"][0]["prot"] = 80
+
+
+def _budget_bad_policy(obj: Manifest) -> None:
+    obj["spec"]["unhealthyPodEvictionPolicy"] = 1
+
+
 @pytest.mark.parametrize(("kind", "spoil"), [
     ("Deployment", _deployment_typo),
     ("Deployment", _probe_typo),
@@ -211,6 +229,10 @@ def _metadata_typo(obj: Manifest) -> None:
     ("ServiceMonitor", _monitor_bad_interval),
     ("ServiceMonitor", _monitor_endpoint_typo),
     ("ScaledObject", _metadata_typo),
+    ("PrometheusRule", _rule_typo),
+    ("PrometheusRule", _rule_bad_duration),
+    ("NetworkPolicy", _policy_port_typo),
+    ("PodDisruptionBudget", _budget_bad_policy),
 ])
 def test_an_invalid_object_fails(rendered: list[Manifest], kind: str,
                                  spoil: Callable[[Manifest], None]) -> None:
@@ -404,3 +426,56 @@ def test_an_overlay_sets_the_image(overlay: Path) -> None:
     objects = render(overlay)
     assert worker_container(objects)["image"] == "registry.test/badges:9.9.9"
     assert container(objects, "gateway")["image"] == "registry.test/badges:9.9.9"
+
+
+def test_the_prometheus_rule_is_the_alert_file(rendered: list[Manifest]) -> None:
+    alerts = yaml.safe_load((REPO / "deploy" / "prometheus" / "alerts.yml").read_text())
+    assert only(rendered, "PrometheusRule")["spec"]["groups"] == alerts["groups"]
+
+
+@pytest.mark.parametrize("name", [WORKER, GATEWAY])
+def test_drains_and_failures_take_one_replica_at_a_time(rendered: list[Manifest],
+                                                        name: str) -> None:
+    budget = one(rendered, "PodDisruptionBudget", name)["spec"]
+    # Unready pods (all of them, in an outage) may be evicted: a drain never hangs on them.
+    assert budget["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    pod = one(rendered, "Deployment", name)["spec"]["template"]
+    spread = pod["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname",
+                                                  "topology.kubernetes.io/zone"}
+    for constraint in spread:
+        assert constraint["maxSkew"] == 1
+        assert selects(constraint["labelSelector"]["matchLabels"], pod["metadata"]["labels"])
+
+
+@pytest.mark.parametrize("name", [WORKER, GATEWAY])
+def test_each_component_has_a_network_policy_for_its_own_ports(
+        rendered: list[Manifest], monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    settings = configured(rendered, monkeypatch)
+    pod = one(rendered, "Deployment", name)["spec"]["template"]
+    policies = [p for p in rendered if p["kind"] == "NetworkPolicy"
+                and selects(p["spec"]["podSelector"]["matchLabels"], pod["metadata"]["labels"])]
+    assert len(policies) == 1
+    spec = policies[0]["spec"]
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    served = {p["name"] for c in pod["spec"]["containers"] for p in c["ports"]}
+    assert {port["port"] for rule in spec["ingress"] for port in rule["ports"]} <= served
+    reached = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
+    brokers = {int(server.rsplit(":", 1)[1])
+               for server in settings.kafka_bootstrap_servers.split(",")}
+    assert {(53, "UDP"), (53, "TCP"), *((b, "TCP") for b in brokers),
+            (27017, "TCP")} == reached
+
+
+def test_keda_scales_out_on_seconds_of_backlog_a_few_pods_at_a_time(
+        rendered: list[Manifest]) -> None:
+    scaled = one(rendered, "ScaledObject")["spec"]
+    behavior = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert [p["value"] for p in behavior["scaleUp"]["policies"] if p["type"] == "Pods"] == [2]
+    assert all(p["type"] == "Pods" for p in behavior["scaleUp"]["policies"])
+    # Several seconds of a worker's work (~1,600/s of the mix, ~600/s of group commands
+    # alone), not a fraction of one: a scale step is a rebalance of the whole group.
+    thresholds = {t["metadata"]["topic"].split(".")[1]: int(t["metadata"]["lagThreshold"])
+                  for t in scaled["triggers"]}
+    assert thresholds["badge-claims"] >= 5 * 1_600
+    assert min(thresholds.values()) >= 5 * 600
