@@ -66,6 +66,7 @@ class Settings(KafkaSettings):
     gateway_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port (logged)
     # Longest wait for a command's result; past it: 504 with the commandId.
     gateway_timeout_seconds: float = Field(default=10.0, gt=0)
+    gateway_access_log: bool = True  # a line per request (service/gateway/access.py)
     # HTTP Basic credentials (`badges gateway-user add`); in containers a mounted Secret.
     gateway_users_file: str = ".state/gateway-users.json"
 

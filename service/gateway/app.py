@@ -70,7 +70,7 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _internal_error)
     app.openapi = partial(_openapi, app)  # type: ignore[method-assign]
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestMetrics, access_log=settings.gateway_access_log)
     return app
 
 

@@ -16,6 +16,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.gateway.access import access, command_id_of
 from service.retry import RETRIES
 
 REQUESTS = Counter("badges_gateway_requests_total",
@@ -42,8 +43,11 @@ def registry() -> CollectorRegistry:
 
 
 class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
+    """Counts and times every request; writes its access log line too (access.py)."""
+
+    def __init__(self, app: ASGIApp, access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,19 +55,25 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500  # if the app raises before answering, the server answers 500
+        command_id = None
 
         async def sending(message: Message) -> None:
-            nonlocal status
+            nonlocal status, command_id
             if message["type"] == "http.response.start":
                 status = message["status"]
+                command_id = command_id_of(message.get("headers", []))
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            counted, timed = _series(_template(scope.get("route")), scope["method"], status)
+            seconds = time.perf_counter() - started
+            route = _template(scope.get("route"))
+            counted, timed = _series(route, scope["method"], status)
             counted.inc()
-            timed.observe(time.perf_counter() - started)
+            timed.observe(seconds)
+            if self.access_log:
+                access(scope["method"], route, status, seconds, command_id)
 
 
 @functools.cache
