@@ -39,6 +39,9 @@ class Settings(KafkaSettings):
     # every command topic) is dropped before the agent sees it, as a message lost between
     # the fetch and the agent would be. Shows that such a hole is read again, not skipped.
     drop_deliveries: str = ""
+    # Test only: commands of these types (comma-separated, e.g. "ClaimBadge") are treated as
+    # unreadable and dead-lettered, as a bug in a release would; shows `badges dlq replay`.
+    dead_letter_types: str = ""
     # Test only: run with a known bug (service/store/seeded.py), to show the chaos checker
     # reports it.
     seeded_bug: Literal["", "no_dedupe", "lazy_name_release"] = ""

@@ -14,10 +14,13 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +34,7 @@ from badges_sdk.client import BadgesClient, OutgoingCommand, ResultTimeoutError
 from badges_sdk.kafka import EXIT_AUTH_FAILED, KafkaAuthError
 from service.cli.context import settings_of
 from service.cli.credentials import clients_app, users_app
+from service.cli.replay import Filters, replay
 from service.cli.status import Status, status
 from service.settings import Settings
 
@@ -41,6 +45,9 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 group_app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                         help="Create and update badge groups.")
 app.add_typer(group_app, name="group")
+dlq_app = typer.Typer(rich_markup_mode=None, help="Dead-letter records: print them, or "
+                                                    "send them again.")
+app.add_typer(dlq_app, name="dlq")
 app.add_typer(users_app, name="gateway-user")
 app.add_typer(clients_app, name="gateway-client")
 
@@ -176,11 +183,57 @@ def results(ctx: typer.Context, follow: Follow = False, from_beginning: FromBegi
     _print_topic(ctx, lambda topics: topics.results, follow, from_beginning)
 
 
-@app.command()
+@dlq_app.callback(invoke_without_command=True)
 def dlq(ctx: typer.Context, follow: Follow = False, from_beginning: FromBeginning = True
         ) -> None:
-    """Print dead-letter records as JSON lines (without --follow: up to the current end)."""
-    _print_topic(ctx, lambda topics: topics.dead_letters, follow, from_beginning)
+    """Print dead-letter records as JSON lines (without --follow: up to the current end);
+    `badges dlq replay` sends them again."""
+    if ctx.invoked_subcommand is None:
+        _print_topic(ctx, lambda topics: topics.dead_letters, follow, from_beginning)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+        ctx: typer.Context,
+        reason: Annotated[str | None, typer.Option(help="Only letters whose reason matches "
+                                                        "this regular expression.")] = None,
+        topic: Annotated[str | None, typer.Option(help="Only letters from this topic.")] = None,
+        since: Annotated[datetime | None, typer.Option(help="Only letters of messages from "
+                                                            "this time on (ISO 8601).")] = None,
+        until: Annotated[datetime | None, typer.Option(help="Only those before this time.")
+                         ] = None,
+        command_id: Annotated[str | None, typer.Option(help="Only the message naming this "
+                                                            "commandId.")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be sent; "
+                                                                "send nothing.")] = False,
+) -> None:
+    """Send dead-lettered messages again: the original bytes and key, to their topic, with a
+    header saying it is a replay. Safe to run twice: a command already answered is answered
+    again from the command log, never applied twice. A JSON line per letter; exit 1 if
+    some could not be sent (the topic no longer holds them)."""
+    settings = settings_of(ctx)
+    try:
+        pattern = re.compile(reason) if reason is not None else None
+    except re.error as exc:
+        raise typer.BadParameter(str(exc), param_hint="--reason") from None
+    filters = Filters(pattern, topic, _aware(since), _aware(until), command_id)
+    raise typer.Exit(_run(settings, _replay(settings, filters, dry_run), interrupted=130))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is UTC (as the worker's logs and timestamps are)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+async def _replay(settings: Settings, filters: Filters, dry_run: bool) -> int:
+    outcomes = Counter[str]()
+    async for replayed in replay(settings, filters, dry_run):
+        typer.echo(replayed.json())
+        outcomes[replayed.outcome] += 1
+    typer.echo(f"badges: {dict(outcomes) or 'no dead letter matched'}", err=True)
+    return 1 if any(o.startswith("not sent") for o in outcomes) else 0
 
 
 def _print_topic(ctx: typer.Context, topic_of: Callable[[Topics], str], follow: bool,

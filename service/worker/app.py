@@ -16,7 +16,7 @@ from service.settings import Settings
 from service.store.epochs import EpochTable
 from service.worker import metrics
 from service.worker.consumer import LedgerApp
-from service.worker.faults import DroppedDeliveries
+from service.worker.faults import DeadLetteredTypes, DroppedDeliveries
 from service.worker.handler import Incoming, Origin, Stored, store_batch
 from service.worker.http import Endpoints
 from service.worker.pipeline import BatchPipeline
@@ -98,11 +98,12 @@ def _add_agent(app: LedgerApp, runtime: Runtime, name: str,
     # internal=True: Faust creates the topics, with our partition count, before subscribing.
     topic = app.topic(*accepted, internal=True, key_serializer="raw", value_serializer="raw")
     drops = {t: DroppedDeliveries(settings.drop_deliveries) for t in accepted}
+    doomed = DeadLetteredTypes(settings.dead_letter_types)
 
     async def store(events: Sequence[Any]) -> Stored:
         # No round trip but the first after an assignment.
         epochs = {t: await runtime.epochs(t) for t in {e.message.topic for e in events}}
-        batch = [_incoming(e, accepted[e.message.topic], epochs[e.message.topic])
+        batch = [_incoming(e, accepted[e.message.topic], epochs[e.message.topic], doomed)
                  for e in events]
         return await store_batch(batch, await runtime.ready())
 
@@ -138,10 +139,11 @@ def _add_agent(app: LedgerApp, runtime: Runtime, name: str,
     app.agent(topic, name=name, concurrency=1)(process)
 
 
-def _incoming(event: Any, accepted: frozenset[CommandType], epochs: EpochTable) -> Incoming:
+def _incoming(event: Any, accepted: frozenset[CommandType], epochs: EpochTable,
+              doomed: DeadLetteredTypes) -> Incoming:
     message = event.message
     return Incoming(
-        message=parse(message.value, accepted),
+        message=doomed.spoil(parse(message.value, accepted)),
         key=message.key,
         value=message.value,
         origin=Origin(message.topic, message.partition, message.offset, message.timestamp,

@@ -304,12 +304,13 @@ class BadgesClient:
         for (command_id, _), report in zip(pending, reports, strict=True):
             outcome.reported(command_id, report)
 
-    async def send_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    async def send_raw(self, topic: str, value: bytes, key: bytes | None = None,
+                       headers: list[tuple[str, bytes]] | None = None) -> None:
         """Publish bytes as they are (for tests and tools that speak the wire format)."""
         assert self._producer is not None, "call start() first"
         # asyncio.timeout, not wait_for: no task of its own per send (the gateway's hot path)
         async with asyncio.timeout(self.settings.network_timeout_seconds):
-            await self._producer.send_and_wait(topic, value, key=key)
+            await self._producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def claim(self, org_id: int, actor_id: int, badge_id: str, owner_type: OwnerType | str,
                     reference_id: str, **options: Any) -> str:
