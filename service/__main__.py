@@ -57,7 +57,8 @@ def worker() -> None:
     topics = Topics(settings.topic_prefix)
     try:
         loop.run_until_complete(
-            retry(settings, "creating topics", partial(ensure_topics, settings, topics.all)))
+            retry(settings, "creating topics", partial(ensure_topics, settings, topics.all),
+                  operation="creating topics"))
     except KafkaAuthError as exc:
         typer.echo(f"service: authentication failed: {exc}", err=True)
         raise typer.Exit(EXIT_AUTH_FAILED) from None

@@ -17,7 +17,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.gateway.access import access, command_id_of
-from service.retry import RETRIES
+from service.retry import ATTEMPTS, RETRIES
 
 REQUESTS = Counter("badges_gateway_requests_total",
                    "HTTP requests answered, by route template, method and status",
@@ -36,7 +36,7 @@ def registry() -> CollectorRegistry:
     collectors; a registry of its own, so that it never serves a worker's series (not even
     in a test process that built a worker's app too)."""
     mine = CollectorRegistry()
-    for collector in (REQUESTS, DURATION, RETRIES, PROCESS_COLLECTOR, PLATFORM_COLLECTOR,
+    for collector in (REQUESTS, DURATION, RETRIES, ATTEMPTS, PROCESS_COLLECTOR, PLATFORM_COLLECTOR,
                       GC_COLLECTOR):
         mine.register(collector)
     return mine

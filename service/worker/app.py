@@ -62,6 +62,9 @@ def create_app(settings: Settings) -> LedgerApp:
     @app.on_partitions_assigned.connect
     async def assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         runtime.assigned()
+        metrics.REBALANCES.inc()
+        # faust sends the whole new assignment (an eager rebalance), as the first argument.
+        metrics.PARTITIONS_HELD.set(len(args[0] if args else kwargs.get("assigned", ())))
 
     if settings.http_port != "off":
         app.service(cast(Any, Endpoints(settings, app, runtime)))
@@ -111,7 +114,7 @@ def _add_agent(app: LedgerApp, runtime: Runtime, name: str,
         await (await runtime.ready()).mark_done(keys)
 
     async def process(stream: Any) -> None:
-        await retry(settings, "connecting", runtime.ready)
+        await retry(settings, "connecting", runtime.ready, operation="connecting")
         consumer = app.ledger_consumer
         # Offsets are acknowledged by the pipeline once effects are durable and results
         # sent; what is committed is what the consumer's ledger saw finished, in order.

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from service.checks import CHECK_TIMEOUT, bounded
+from service.worker.metrics import DEPENDENCIES, DEPENDENCY_UP
 from service.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ async def missing(app: Any, runtime: Runtime, timeout: float = CHECK_TIMEOUT) ->
     problems = {name: why for name, why in (("mongodb", mongo), ("kafka", kafka)) if why}
     if (group := _group_problem(app)) is not None:
         problems["consumer_group"] = group
+    for dependency in DEPENDENCIES:
+        DEPENDENCY_UP.labels(dependency).set(dependency not in problems)
     return problems
 
 

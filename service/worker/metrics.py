@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.retry import RETRIES
+from service.retry import ATTEMPTS, OPERATIONS, RETRIES
 from service.version import package_version
 
 # Batches are 1 to batch_size (100 by default) commands.
@@ -44,8 +44,8 @@ LATENCY = Histogram(
     "From the command's Kafka timestamp to its result published",
     buckets=SECONDS, registry=None,
 )
-# The `operation` names service/retry.py is given.
-RETRY_OPERATIONS = ("store", "publish", "mark_done", "connecting", "creating topics")
+# The `operation` names service/retry.py is given (the gateway's result_reader among them).
+RETRY_OPERATIONS = tuple(o for o in OPERATIONS if o != "result_reader")
 PHASES = ("store", "send")
 FENCED_WRITES = Counter(
     "badges_fenced_writes_total",
@@ -60,14 +60,27 @@ REREADS = Counter(
 )
 REREAD_REASONS = ("hole", "stalled")
 BUILD = Info("badges_build", "The worker's version", registry=None)
+DEPENDENCY_UP = Gauge(
+    "badges_dependency_up",
+    "1 if the dependency passed the last readiness check (/readyz), else 0",
+    ["dependency"], registry=None)
+DEPENDENCIES = ("mongodb", "kafka", "consumer_group")
+PARTITIONS_HELD = Gauge("badges_partitions_held",
+                        "Command-topic partitions assigned to this worker now", registry=None)
+REBALANCES = Counter("badges_rebalances_total",
+                     "Partition assignments this worker received (each a rebalance)",
+                     registry=None)
+LAST_BATCH = Gauge("badges_last_batch_timestamp_seconds",
+                   "When this worker last stored a batch (Unix time; 0: none yet)",
+                   registry=None)
 
 OK, DUPLICATE, DEAD_LETTER, ERROR = "ok", "duplicate", "dead_letter", "error"
 # {(topic, partition): (end offset, committed offset)} of the partitions a worker holds.
 Offsets = Callable[[], Mapping[tuple[str, int], tuple[int, int]]]
 
 
-_EXPORTED = (COMMANDS, BATCH_SIZE, BATCH_DURATION, LATENCY, RETRIES, FENCED_WRITES, REREADS,
-             BUILD)
+_EXPORTED = (COMMANDS, BATCH_SIZE, BATCH_DURATION, LATENCY, RETRIES, ATTEMPTS, FENCED_WRITES,
+             REREADS, BUILD, DEPENDENCY_UP, PARTITIONS_HELD, REBALANCES, LAST_BATCH)
 _exported_to: set[int] = set()
 
 
@@ -89,6 +102,8 @@ def export(registry: CollectorRegistry = REGISTRY) -> None:
         BATCH_DURATION.labels(phase)
     for reason in REREAD_REASONS:
         REREADS.labels(reason)
+    for dependency in DEPENDENCIES:
+        DEPENDENCY_UP.labels(dependency)
 
 
 @dataclass(frozen=True)

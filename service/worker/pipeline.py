@@ -25,7 +25,7 @@ from typing import Any
 from service.retry import retry
 from service.settings import Settings
 from service.worker.handler import Outgoing, Stored
-from service.worker.metrics import BATCH_DURATION, BATCH_SIZE, count_published
+from service.worker.metrics import BATCH_DURATION, BATCH_SIZE, LAST_BATCH, count_published
 
 Store = Callable[[Sequence[Any]], Awaitable[Stored]]
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
@@ -90,6 +90,7 @@ class BatchPipeline:
                 with BATCH_DURATION.labels("store").time():
                     stored = await retry(self._settings, what, partial(self._store, events),
                                          operation="store", about=about)
+                LAST_BATCH.set_to_current_time()
                 if sending is not None:
                     await sending  # the previous batch's results go first
                 sending = asyncio.create_task(self._send(what, stored, events, about))

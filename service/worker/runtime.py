@@ -108,7 +108,7 @@ class Runtime(mode.Service):
 
     @mode.Service.task
     async def _expire_command_log(self) -> None:
-        store = await retry(self.settings, "connecting", self.ready)
+        store = await retry(self.settings, "connecting", self.ready, operation="connecting")
         commands = sorted(set(self.topics.commands.values()))
         await expiry_passes(store.expiry, self.settings, time.time, self.sleep,
                             lambda: not self.should_stop,

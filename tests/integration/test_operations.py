@@ -103,6 +103,20 @@ async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
         # Every command handled and committed: the partitions that had any show no lag.
         server.value_when("count(badges_consumer_lag)", lambda n: n >= 1)
         server.value_when("sum(badges_consumer_lag)", exactly(0))
+        # What an on-call engineer reads besides: the database's latency per attempt (no
+        # backoff), the partitions held and the rebalances, when the last batch was stored,
+        # and each dependency's state as the last readiness check found it.
+        server.value_when('sum(badges_attempt_duration_seconds_count{operation="store",'
+                          'outcome="ok"})', lambda n: n >= 1)
+        server.value_when('sum(badges_attempt_duration_seconds_count{operation="publish"})',
+                          lambda n: n >= 1)
+        server.value_when("badges_partitions_held", lambda n: n >= 1)
+        server.value_when("badges_rebalances_total", lambda n: n >= 1)
+        server.value_when("time() - badges_last_batch_timestamp_seconds",
+                          lambda age: 0 <= age < 120)
+        assert await until_status(f"{url}/readyz", 200) == {"status": "ready"}
+        for dependency in ("mongodb", "kafka", "consumer_group"):
+            server.value_when(f'badges_dependency_up{{dependency="{dependency}"}}', exactly(1))
 
         # A dead letter too, so that every panel of the dashboard has series to show.
         await client.send_raw(client.topics.command(CommandType.CLAIM_BADGE), b"\xff", b"k")

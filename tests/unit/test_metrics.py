@@ -73,7 +73,7 @@ def test_published_answers_are_counted_with_their_latency() -> None:
     assert sample("badges_command_latency_seconds_bucket", le="0.5") >= 2
 
 
-def test_retries_are_counted_by_operation() -> None:
+def test_retries_are_counted_and_attempts_timed_by_operation() -> None:
     settings = Settings(retry_initial_backoff_seconds=0.001)
     attempts = iter([RuntimeError("down"), None])
 
@@ -82,9 +82,17 @@ def test_retries_are_counted_by_operation() -> None:
             raise failure
         return "done"
 
-    before = sample("badges_retries_total", operation="unit-op")
-    assert asyncio.run(retry(settings, "a batch of 3", step, operation="unit-op")) == "done"
-    assert sample("badges_retries_total", operation="unit-op") == before + 1
+    before = sample("badges_retries_total", operation="store")
+    ok = sample("badges_attempt_duration_seconds_count", operation="store", outcome="ok")
+    failed = sample("badges_attempt_duration_seconds_count", operation="store",
+                    outcome="failed")
+    assert asyncio.run(retry(settings, "a batch of 3", step, operation="store")) == "done"
+    assert sample("badges_retries_total", operation="store") == before + 1
+    # Each attempt timed on its own, the backoff left out.
+    assert sample("badges_attempt_duration_seconds_count", operation="store",
+                  outcome="ok") == ok + 1
+    assert sample("badges_attempt_duration_seconds_count", operation="store",
+                  outcome="failed") == failed + 1
 
 
 def test_lag_is_the_end_offset_minus_the_committed_one_per_partition() -> None:
