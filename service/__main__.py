@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,6 +14,9 @@ from badges_schemas import Topics
 from service.logs import setup_logging
 from service.secrets import masked_settings, redact_logs, redactor, secrets_of
 from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # the worker's modules load only when it runs (the CLI stays quick)
+    from service.worker.http import Listener
 
 cli = typer.Typer(add_completion=False, help="Badge command service.")
 
@@ -33,38 +37,55 @@ def _logging(settings: Settings) -> dict[str, Any] | None:
     return logging_config
 
 
+async def _prepare(settings: Settings) -> Listener | None:
+    """The topics, while the HTTP endpoints already answer (live, not ready: waiting for
+    Kafka); the listener, for Faust's endpoints to answer on once it starts.
+
+    Every topic is created, and listed by the broker, before Faust subscribes: a topic Faust
+    creates itself moments before subscribing can be missing from the consumer's metadata,
+    leaving its partitions unassigned until the next refresh (minutes). A broker not up yet
+    is waited for, as in any outage (Ctrl-C stops the wait). Faust's leader topic is left to
+    Faust: when its LeaderAssignor starts, the producer's metadata lists no topics yet, so a
+    pre-created one costs the same controller lookup and CreateTopics request (answered
+    TOPIC_ALREADY_EXISTS); measured, not guessed.
+    """
+    from badges_sdk.kafka import ensure_topics
+    from service.retry import retry
+    from service.worker.http import Listener
+    from service.worker.kafka import warn_if_retention_short
+
+    topics = Topics(settings.topic_prefix)
+    listener = None
+    if settings.http_port != "off":
+        listener = Listener("waiting for Kafka: creating the topics")
+        await listener.start(settings)
+    await retry(settings, "creating topics", partial(ensure_topics, settings, topics.all),
+                operation="creating topics")
+    await warn_if_retention_short(settings, sorted(set(topics.commands.values())))
+    return listener
+
+
 @cli.command()
 def worker() -> None:
     """Consume badge commands, apply them to MongoDB, publish result events (Ctrl-C stops)."""
-    from badges_sdk.kafka import EXIT_AUTH_FAILED, KafkaAuthError, ensure_topics
-    from service.retry import retry
+    from badges_sdk.kafka import EXIT_AUTH_FAILED, KafkaAuthError
     from service.worker.app import create_app
-    from service.worker.kafka import warn_if_retention_short
-    from service.worker.restart import start_again_if_transient
+    from service.worker.metrics import START_RETRIES
+    from service.worker.restart import ATTEMPT_VARIABLE, start_again_if_transient
     from service.worker.stop_bound import Worker
 
     settings = _settings()
     logging_config = _logging(settings)
-    # Create every topic, and wait until the broker lists it, before Faust subscribes: a topic
-    # Faust creates itself moments before subscribing can be missing from the consumer's
-    # metadata, leaving its partitions unassigned until the next refresh (minutes).
-    # A broker not up yet is waited for, as in any outage (Ctrl-C stops the wait).
-    # Faust's leader topic is left to Faust: when its LeaderAssignor starts, the producer's
-    # metadata lists no topics yet, so a pre-created one costs the same controller lookup
-    # and CreateTopics request (answered TOPIC_ALREADY_EXISTS); measured, not guessed.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    topics = Topics(settings.topic_prefix)
     try:
-        loop.run_until_complete(
-            retry(settings, "creating topics", partial(ensure_topics, settings, topics.all),
-                  operation="creating topics"))
+        listener = loop.run_until_complete(_prepare(settings))
     except KafkaAuthError as exc:
         typer.echo(f"service: authentication failed: {exc}", err=True)
         raise typer.Exit(EXIT_AUTH_FAILED) from None
-    loop.run_until_complete(
-        warn_if_retention_short(settings, sorted(set(topics.commands.values()))))
-    app = create_app(settings)
+    app = create_app(settings, listener)
+    # Starts of Faust that failed before this one: the count survives the in-process restart.
+    START_RETRIES.inc(int(os.environ.get(ATTEMPT_VARIABLE, "0")))
     # In JSON, faust's console output (banner, spinner) would not be JSON: quiet.
     worker = Worker(app, loop=loop, loglevel=settings.log_level.lower(),
                     logging_config=logging_config, quiet=logging_config is not None,

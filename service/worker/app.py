@@ -18,7 +18,7 @@ from service.worker import metrics
 from service.worker.consumer import LedgerApp
 from service.worker.faults import DeadLetteredTypes, DroppedDeliveries
 from service.worker.handler import Incoming, Origin, Stored, store_batch
-from service.worker.http import Endpoints
+from service.worker.http import Endpoints, Listener
 from service.worker.pipeline import BatchPipeline
 from service.worker.runtime import Runtime
 
@@ -33,7 +33,7 @@ TOPIC_TYPES: dict[CommandType, frozenset[CommandType]] = {
 }
 
 
-def create_app(settings: Settings) -> LedgerApp:
+def create_app(settings: Settings, listener: Listener | None = None) -> LedgerApp:
     metrics.export()
     app = LedgerApp(
         settings.app_id,
@@ -67,7 +67,7 @@ def create_app(settings: Settings) -> LedgerApp:
         metrics.PARTITIONS_HELD.set(len(args[0] if args else kwargs.get("assigned", ())))
 
     if settings.http_port != "off":
-        app.service(cast(Any, Endpoints(settings, app, runtime)))
+        app.service(cast(Any, Endpoints(settings, app, runtime, listener)))
     topics = Topics(settings.topic_prefix)
     _add_agent(app, runtime, "commands", {topics.command(topic_type): accepted
                                           for topic_type, accepted in TOPIC_TYPES.items()})

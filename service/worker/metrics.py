@@ -70,6 +70,11 @@ PARTITIONS_HELD = Gauge("badges_partitions_held",
 REBALANCES = Counter("badges_rebalances_total",
                      "Partition assignments this worker received (each a rebalance)",
                      registry=None)
+START_RETRIES = Counter(
+    "badges_start_retries_total",
+    "Starts of Faust that failed on a passing fault and were tried again in the same process "
+    "(os.execv: counted on from the previous run, so the count survives the restart)",
+    registry=None)
 LAST_BATCH = Gauge("badges_last_batch_timestamp_seconds",
                    "When this worker last stored a batch (Unix time; 0: none yet)",
                    registry=None)
@@ -80,7 +85,8 @@ Offsets = Callable[[], Mapping[tuple[str, int], tuple[int, int]]]
 
 
 _EXPORTED = (COMMANDS, BATCH_SIZE, BATCH_DURATION, LATENCY, RETRIES, ATTEMPTS, FENCED_WRITES,
-             REREADS, BUILD, DEPENDENCY_UP, PARTITIONS_HELD, REBALANCES, LAST_BATCH)
+             REREADS, BUILD, DEPENDENCY_UP, PARTITIONS_HELD, REBALANCES, LAST_BATCH,
+             START_RETRIES)
 _exported_to: set[int] = set()
 
 
