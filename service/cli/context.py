@@ -3,6 +3,9 @@ them (`badges --bootstrap-servers ... <command>`)."""
 
 from __future__ import annotations
 
+import getpass
+import sys
+
 import typer
 
 from service.settings import Settings, SettingsError, load_settings
@@ -20,9 +23,6 @@ def settings_of(ctx: typer.Context) -> Settings:
 def secret_from_stdin(what: str, prompt: str) -> str:
     """A password or secret: prompted on a terminal, else the first line of stdin; an
     empty one ends the command (exit 2)."""
-    import getpass
-    import sys
-
     if sys.stdin.isatty():
         value = getpass.getpass(prompt)
     else:

@@ -76,8 +76,9 @@ _SUMMARIES = {
 _COMMAND_ID = {"Badges-Command-Id": {
     "description": "the command's id, whenever one was made (look it up: `badges results`)",
     "schema": {"type": "string", "format": "uuid"}}}
-TOO_MANY_CHECKS = {"model": ErrorEnvelope, "headers": {"Retry-After": {
-    "description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                                "schema": {"type": "integer"}}}
+TOO_MANY_CHECKS = {"model": ErrorEnvelope, "headers": _RETRY_AFTER,
     "description": (f"{listed((Code.TOO_MANY_CHECKS,))}: credentials that are not cached "
                     "would wait behind too many checks (a flood); nothing was done")}
 _FORBIDDEN = {"model": ErrorEnvelope, "description": (
@@ -101,8 +102,7 @@ _ANY_ROUTE: dict[int | str, dict[str, Any]] = {
         f"{listed((Code.INTERNAL_ERROR,))}: a fault of the gateway (logged); what was "
         "published, if anything, is answered by the worker as usual")},
 }
-_UNAVAILABLE = {"model": UnavailableEnvelope, "headers": {"Retry-After": {
-    "description": "seconds to wait before trying again", "schema": {"type": "integer"}}},
+_UNAVAILABLE = {"model": UnavailableEnvelope, "headers": _RETRY_AFTER,
     "description": (
     f"{listed((Code.UNAVAILABLE,))}: the gateway is not connected yet (nothing was "
     "published), Kafka did not acknowledge the command, or its result can no longer be "

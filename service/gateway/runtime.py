@@ -90,7 +90,7 @@ class GatewayRuntime:
             await self.client.reader_stopped()
             ran = asyncio.get_running_loop().time() - started
             failures = 0 if ran >= self.settings.retry_max_backoff_seconds else failures + 1
-            delay = backoff(self.settings, failures - 1 if failures else 0)
+            delay = backoff(self.settings, max(failures - 1, 0))
             RETRIES.labels("result_reader").inc()
             log.warning("the gateway's result reader stopped; writes answer 503 until a new "
                         "one runs, in %.1fs", delay)

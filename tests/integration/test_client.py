@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from bson import ObjectId
@@ -21,6 +21,7 @@ from badges_sdk.client import BadgesClient, OutgoingCommand, ResultsUnavailableE
 from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
+from tests.infra.records import write_results
 from tests.infra.worker import WorkerProcess
 
 ORG, ACTOR = 50156, 123
@@ -31,19 +32,6 @@ def result(command_id: str, org_id: int = ORG, reference: str = "r") -> bytes:
         "commandId": command_id, "type": "ClaimBadge", "orgId": org_id,
         "data": {"badgeMetaId": "b", "ownerType": "Loyalty", "referenceId": reference},
         "errors": [], "warnings": []}).encode()
-
-
-async def write_results(settings: Settings, values: Sequence[bytes]) -> None:
-    """Straight to partition 0 of the results topic, in this order, without a round trip
-    each: a client reading the last one has read all before it."""
-    producer = kafka.producer(settings)
-    await asyncio.wait_for(producer.start(), 10)
-    try:
-        topic = BadgesClient(settings).topics.results
-        deliveries = [await producer.send(topic, v, key=b"k", partition=0) for v in values]
-        await asyncio.wait_for(asyncio.gather(*deliveries), 60)
-    finally:
-        await asyncio.wait_for(producer.stop(), 10)
 
 
 @pytest.fixture

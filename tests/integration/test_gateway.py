@@ -20,11 +20,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import MongoClient
 
-from badges_schemas import Topics
-from badges_sdk import kafka
 from service.gateway import tokens
 from service.gateway.idempotency import command_id_for
 from service.gateway.users import Access, ResourceGroup, load
@@ -32,6 +29,7 @@ from service.settings import Settings
 from tests.infra.containers import Servers, free_port
 from tests.infra.forward import forwarding
 from tests.infra.gateway import PREFIX, GatewayProcess, GatewayUsers, Reply, call
+from tests.infra.records import end_offsets, write_results
 from tests.infra.worker import WorkerProcess, settings_environment
 
 pytestmark = pytest.mark.integration
@@ -124,31 +122,6 @@ def alice(http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUs
 @pytest.fixture
 def bob(http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers) -> Api:
     return Api(http, gateway, users, "bob")
-
-
-async def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
-    """The command topics' end offsets: what was published to them, in total."""
-    topics = sorted(set(Topics(settings.topic_prefix).commands.values()))
-    consumer = AIOKafkaConsumer(**kafka.connection_options(settings))
-    await asyncio.wait_for(consumer.start(), 30)
-    try:
-        partitions = [TopicPartition(t, p) for t in topics
-                      for p in await kafka.partitions(settings, t)]
-        return dict(await asyncio.wait_for(consumer.end_offsets(partitions), 30))
-    finally:
-        await consumer.stop()
-
-
-async def write_results(settings: Settings, values: list[bytes]) -> None:
-    """Records on the results topic, as a producer other than the worker might write them."""
-    producer = kafka.producer(settings)
-    await asyncio.wait_for(producer.start(), 30)
-    try:
-        topic = Topics(settings.topic_prefix).results
-        await asyncio.wait_for(asyncio.gather(*[await producer.send(topic, v) for v in values]),
-                               30)
-    finally:
-        await asyncio.wait_for(producer.stop(), 30)
 
 
 def curl(url: str, authorization: str, body: str) -> dict[str, Any]:

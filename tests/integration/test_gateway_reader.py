@@ -15,8 +15,8 @@ from service.gateway.auth import Identity
 from service.gateway.commands import Answer, execute
 from service.gateway.runtime import GatewayRuntime
 from service.settings import Settings
+from tests.infra.records import end_offsets
 from tests.infra.worker import WorkerProcess
-from tests.integration.test_gateway import end_offsets
 
 pytestmark = pytest.mark.integration
 

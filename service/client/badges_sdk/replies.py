@@ -268,7 +268,8 @@ class Replies:
             raise ValueError(f"count must be 1 to {self.limits.per_command} (per_command)")
         if self._closed is not None:
             raise self._unavailable()
-        key = (self._org_of(canonical(command_id), org_id, any_org), canonical(command_id))
+        wanted = canonical(command_id)
+        key = (self._org_of(wanted, org_id, any_org), wanted)
         slot = self._slots.setdefault(key, _Slot())
         self._unawaited.pop(key, None)
         known = self._known(key, slot)
