@@ -13,10 +13,12 @@ from service.gateway.envelopes import (
     ENVELOPES,
     ErrorEnvelope,
     GroupEnvelope,
+    GroupListEnvelope,
     TimeoutEnvelope,
     UnavailableEnvelope,
 )
 from service.gateway.idempotency import HEADER
+from service.gateway.params import AFTER, DEFAULT_LIMIT, INCLUDE_INACTIVE, LIMIT, MAX_LIMIT
 
 # Documented, not enforced by the routes: a bad id is the worker's to answer (9002, 9003),
 # as for a command sent to Kafka; GET answers 9003 itself.
@@ -220,6 +222,40 @@ def read_group() -> dict[str, Any]:
             404: {"model": ErrorEnvelope, "description": (
                 f"{listed((Code.GROUP_NOT_FOUND,))}: no such group in the caller's org; "
                 f"{listed((Code.UNKNOWN_PATH,))}: no route has this path")},
+            503: _UNAVAILABLE,
+        },
+    }
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {**schema, "description": description, "title": name}}
+
+
+def list_groups() -> dict[str, Any]:
+    bad = f"else 400 with {Code.INVALID_QUERY.value}"
+    return {
+        "summary": "List the badge groups of the caller's org",
+        "description": ("In the order they were created, a page at a time, read from "
+                        "MongoDB as GET .../group/{groupId} reads one group."),
+        "response_model": None,
+        "openapi_extra": {"security": _SECURITY, "parameters": [
+            _query(INCLUDE_INACTIVE, {"type": "boolean", "default": False},
+                   f"true: inactive (soft-deleted) groups too; {bad}"),
+            _query(LIMIT, {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                           "default": DEFAULT_LIMIT},
+                   f"groups per page at most, 1 to {MAX_LIMIT}; {bad}"),
+            _query(AFTER, {"type": "string", "pattern": OBJECT_ID},
+                   f"the previous page's `next`: the page starts after that group; {bad}")]},
+        "responses": {
+            200: {"model": GroupListEnvelope, "description": "a page of the org's groups"},
+            400: {"model": ErrorEnvelope, "description": (
+                f"{listed((Code.INVALID_QUERY,))}: a query parameter, or an `after` that is "
+                "none of the org's groups")},
+            401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
+            429: TOO_MANY_CHECKS,
+            **_ANY_ROUTE,
             503: _UNAVAILABLE,
         },
     }

@@ -49,6 +49,16 @@ class GroupEnvelope(_Envelope):
     data: GroupData | None
 
 
+class GroupList(BaseModel):
+    groups: list[GroupData] = Field(description="in the order they were created")
+    next: str | None = Field(description=(
+        "pass as `after` for the next page; null when no group of the org follows"))
+
+
+class GroupListEnvelope(_Envelope):
+    data: GroupList | None
+
+
 class ErrorEnvelope(_Envelope):
     """An answer of the gateway's own (credentials, idempotency, lookups): no data."""
 
@@ -106,6 +116,12 @@ def from_result(command_type: CommandType, event: ResultEvent) -> dict[str, Any]
 def group_answer(data: dict[str, Any]) -> dict[str, Any]:
     """GET of a group: the update's envelope and data."""
     return {"data": group_data(data), "errors": [], "warnings": []}
+
+
+def groups_answer(groups: list[dict[str, Any]], next_after: str | None) -> dict[str, Any]:
+    """GET of the org's groups: each as GET of one shows it, in the same envelope."""
+    return {"data": {"groups": [group_data(g) for g in groups], "next": next_after},
+            "errors": [], "warnings": []}
 
 
 def failure(code: Code, detail: str | None = None) -> dict[str, Any]:

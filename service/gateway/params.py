@@ -10,13 +10,16 @@ create.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
 from badges_schemas import Code
 
 GROUP_ID = "groupId"
+OBJECT_ID_TEXT = "[0-9a-fA-F]{24}"
 
 
 class ParamsError(ValueError):
@@ -55,3 +58,37 @@ def update_target(path_id: str | None, query: dict[str, str]) -> str:
         raise ParamsError(Code.INVALID_GROUP_ID, f"{GROUP_ID}: required, in the path "
                                                  "(.../group/{groupId}) or the query")
     return group_id
+
+
+# GET .../group: the listing's parameters.
+INCLUDE_INACTIVE = "includeInactive"
+LIMIT = "limit"
+AFTER = "after"
+LIST_PARAMS = (INCLUDE_INACTIVE, LIMIT, AFTER)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+BOOLEANS = {"true": True, "false": False}
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    include_inactive: bool = False
+    limit: int = DEFAULT_LIMIT
+    after: str | None = None  # the last groupId of the page before
+
+
+def list_query(query: QueryParams) -> ListQuery:
+    """The listing's parameters, each checked: a bad one is refused, never defaulted."""
+    given = checked(query, LIST_PARAMS)
+    flag = given.get(INCLUDE_INACTIVE, "false")
+    if flag not in BOOLEANS:
+        raise ParamsError(Code.INVALID_QUERY, f"{INCLUDE_INACTIVE}: true or false, not {flag!r}")
+    limit = given.get(LIMIT, str(DEFAULT_LIMIT))
+    if re.fullmatch("[0-9]{1,4}", limit) is None or not 1 <= int(limit) <= MAX_LIMIT:
+        raise ParamsError(Code.INVALID_QUERY, f"{LIMIT}: a whole number from 1 to {MAX_LIMIT}, "
+                                              f"not {limit!r}")
+    after = given.get(AFTER)
+    if after is not None and re.fullmatch(OBJECT_ID_TEXT, after) is None:
+        raise ParamsError(Code.INVALID_QUERY, f"{AFTER}: a groupId (24 hex digits) from the "
+                                              f"page before, not {after!r}")
+    return ListQuery(BOOLEANS[flag], int(limit), after)

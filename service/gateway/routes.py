@@ -1,4 +1,4 @@
-"""The Badges API's routes: four writes through Kafka, and a group read from MongoDB.
+"""The Badges API's routes: four writes through Kafka, and group reads from MongoDB.
 
 Each route is a `DirectRoute`: FastAPI solves no dependencies and validates no parameters
 per request (that machinery was a third of the gateway's CPU per request); the endpoint
@@ -26,11 +26,12 @@ from service.gateway import docs
 from service.gateway.auth import Authenticator, ChecksBusyError, Identity
 from service.gateway.commands import Answer, execute
 from service.gateway.docs import OBJECT_ID
-from service.gateway.envelopes import failure, group_answer
+from service.gateway.envelopes import failure, group_answer, groups_answer
 from service.gateway.idempotency import HEADER
-from service.gateway.params import GROUP_ID, ParamsError, checked, update_target
+from service.gateway.params import GROUP_ID, ParamsError, checked, list_query, update_target
 from service.gateway.runtime import GatewayRuntime
 from service.gateway.users import Access, ResourceGroup
+from service.store.group_index import UnknownCursorError
 
 PREFIX = "/api_gateway/v1/badges"
 COMMAND_ID_HEADER = "Badges-Command-Id"
@@ -221,3 +222,24 @@ async def get_group(request: Request) -> Response:
     if group is None:
         return JSONResponse(failure(Code.GROUP_NOT_FOUND, group_id), status_code=404)
     return JSONResponse(group_answer(group.as_data()))
+
+
+@router.get("/group", **docs.list_groups())
+async def list_groups(request: Request) -> Response:
+    identity = await caller(request, Access.VIEW)
+    if isinstance(identity, Response):
+        return identity
+    try:
+        query = list_query(request.query_params)
+    except ParamsError as exc:
+        return _refused(exc)
+    store = runtime_of(request).store
+    assert store is not None
+    try:
+        page = await store.groups_page(identity.org_id, query.after, query.limit,
+                                       query.include_inactive)
+    except UnknownCursorError as exc:
+        return _refused(ParamsError(Code.INVALID_QUERY, str(exc)))
+    except PyMongoError:
+        return JSONResponse(failure(Code.UNAVAILABLE, "MongoDB"), status_code=503)
+    return JSONResponse(groups_answer([g.as_data() for g in page.groups], page.next_after))

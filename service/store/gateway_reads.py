@@ -6,7 +6,7 @@ derived from an Idempotency-Key), `digest` = SHA-256 of the request it first car
 the same key agree on the one request the key stands for (FerretDB reports duplicate keys
 on inserts only, MongoDB everywhere). An expired record counts as absent, and is replaced.
 Every lookup goes by _id (the index FerretDB serves); only the hourly sweep of expired
-records filters on another field.
+records filters on another field. Groups are listed from `group_index` (group_index.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from service.domain.model import Group
+from service.store import group_index
 from service.store.docs import group_from_doc
+from service.store.group_index import Page
 
 Doc = dict[str, Any]
 # Two gateways replacing the same expired record can each see the other's write vanish:
@@ -49,6 +51,7 @@ class GatewayStore:
         self.db = db
         self.groups = db["badge_groups"]
         self.keys = db["gateway_idempotency"]
+        self.index = db[group_index.COLLECTION]
 
     async def ping(self) -> None:
         await self.db.client.admin.command("ping")
@@ -61,6 +64,13 @@ class GatewayStore:
         """The org's group with that id (24 hex digits), or None: another org's is None."""
         doc = await self.groups.find_one({"_id": ObjectId(group_id), "orgId": org_id})
         return group_from_doc(doc) if doc is not None else None
+
+    async def groups_page(self, org_id: int, after: str | None, limit: int,
+                          include_inactive: bool) -> Page:
+        """The org's groups in creation order, `limit` at most after `after` (see
+        group_index.page; UnknownCursorError if `after` is none of the org's)."""
+        return await group_index.page(self.index, self.groups, org_id, after, limit,
+                                      include_inactive)
 
     async def use_key(self, org_id: int, command_id: str, digest: str, now: datetime,
                       expires_at: datetime) -> KeyUse:

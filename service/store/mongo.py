@@ -17,9 +17,10 @@ Collections:
                 retention (service/store/expiry.py)
 - fence_epochs  _id = a command topic: its fence epochs (service/store/epochs.py), in order
 Every query carries orgId (or an _id that embeds it): one tenant cannot reach another's data.
-Reads and writes go by _id, equality or `$in`: the _id index serves them on MongoDB and on
-the test stack's patched FerretDB (deploy/ferretdb/patches), which scans the whole
-collection for any other filter, `$or` included. A batch reads each collection once, the
+Reads and writes go by _id, equality or `$in` (the gateway's group listing: a string
+range): the _id index serves them on MongoDB and on the test stack's patched FerretDB
+(deploy/ferretdb/patches), which scans the whole collection for any other filter, `$or`
+included. Only a worker's start reads groups whole (group_index.index_unindexed). A batch reads each collection once, the
 collections concurrently, and inserts the claims that are new (an insert is one statement
 for many documents; an upsert is a lookup and a write per document).
 """
@@ -49,6 +50,7 @@ from service.domain.model import (
 )
 from service.domain.state import Reads, Snapshot
 from service.settings import Settings
+from service.store import group_index
 from service.store.codec import effects_from_log, effects_to_log
 from service.store.docs import (
     ClaimWrite,
@@ -153,6 +155,7 @@ class Store:
         self.log = db["commands"]
         self.done = db["commands_done"]
         self.epochs = db["fence_epochs"]
+        self.index = db[group_index.COLLECTION]
         self.expiry = CommandLogExpiry(db, self.log, self.done, clock)
         # Log entries whose effects this process has applied and whose done-markers may not
         # be stored yet (they are written while the batch's results are published).
@@ -166,6 +169,10 @@ class Store:
         # For readers of the data (per badge, per org); the service itself reads by _id.
         await self.claims.create_indexes([IndexModel([("orgId", 1), ("badgeMetaId", 1)])])
         await self.groups.create_indexes([IndexModel([("orgId", 1), ("name", 1)])])
+
+    async def index_unindexed_groups(self) -> int:
+        """Index the groups created before `group_index` existed (group_index.py)."""
+        return await group_index.index_unindexed(self.index, self.groups)
 
     # -- the command log --------------------------------------------------------------
 
@@ -457,6 +464,7 @@ class Store:
         Claims not in `stored_claims` are inserted; the others are updated. Releases are
         made again once the groups are written: a zombie's reservation that landed after
         the first release and before its group's newer state is removed by this one.
+        A created group is indexed beside its first write (group_index.py).
         """
         claims = [(e, f) for e, f in effects if isinstance(e, SetClaim)]
         new, existing = claim_writes(claims, stored_claims)
@@ -464,12 +472,15 @@ class Store:
         for e, f in effects:
             if isinstance(e, SaveGroup):
                 saves.setdefault(e.group.id, []).append((e, f))
+        created = [(e.group.org_id, e.group.id) for e, _ in effects
+                   if isinstance(e, SaveGroup) and e.created]
         await asyncio.gather(
             self._insert_claims(new),
             self._write(self.claims, [claim_op(w, self.fence) for w in existing]),
             # Ordered: a group created and updated in one batch has two writes (group_ops).
             self._write(self.groups, [op for s in saves.values()
                                       for op in group_ops(s, self.fence)], ordered=True),
+            group_index.add(self.index, created),
         )
         await self.release_names([(e, f) for e, f in effects if isinstance(e, ReleaseName)])
 

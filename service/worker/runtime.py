@@ -62,6 +62,9 @@ class Runtime(mode.Service):
                 client = connect(self.settings)
                 store = _store(self.settings, client[self.settings.mongo_database])
                 await store.ensure_indexes()
+                indexed = await store.index_unindexed_groups()
+                if indexed:
+                    log.info("indexed %d groups created before group_index existed", indexed)
                 self._store = store
         return self._store
 

@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, OperationFailure
 from testcontainers.core.container import DockerContainer
 
 from badges_schemas import parse
+from service.store.gateway_reads import GatewayStore
 from service.store.mongo import Store
 from service.worker.handler import Incoming, Origin, handle_batch
 from tests.infra.containers import (
@@ -192,6 +193,15 @@ async def drive_store(url: str) -> None:
         again = await driver.run([claim(b) for b in badges[200:205]] + mixed[:10])
         assert [codes(a) for a in again[:5]] == [[]] * 5
         assert again[5:] == answers[:10]
+
+        # The gateway's listing of the org's groups, page by page (an _id range, then $in).
+        reads, listed, after = GatewayStore(client[DATABASE]), [], None
+        while True:
+            page = await reads.groups_page(ORG, after, 8, include_inactive=False)
+            listed += [g.id for g in page.groups]
+            if (after := page.next_after) is None:
+                break
+        assert listed == sorted(groups + [r["data"]["id"] for r in answers[48:53]])
     finally:
         await client.close()
 
@@ -297,6 +307,7 @@ def test_store_statements_find_rows_through_the_id_index(tmp_path: Path) -> None
         assert statements, "FerretDB logged no statement on a collection table"
         texts = [s.sql for s in statements]
         assert any(t.startswith("SELECT") and " IN (" in t for t in texts), texts
+        assert any(t.startswith("SELECT") and " < ?" in t for t in texts), texts  # a range
         assert any(t.startswith("UPDATE") for t in texts), texts
         assert any(t.startswith("DELETE") for t in texts), texts
 
@@ -394,6 +405,24 @@ class RandomOps:
         self.rng.shuffle(ids)
         return ids
 
+    def id_range(self, narrow: bool = False) -> Doc:
+        """A string range (patch 0004 pushes it down): bounds that are stored ids, their
+        prefixes, or texts beside them, odd suffixes and all; a lower bound alone at times.
+        `narrow`: both bounds near one id (a delete must not empty the collection)."""
+        near = str(self.rng.choice(self.pushable))
+
+        def bound() -> str:
+            text = near if narrow else str(self.rng.choice(self.pushable))
+            cut = text[:self.rng.randrange(len(text) // 2 if narrow else 0, len(text) + 1)]
+            return self.rng.choice([text, cut, cut + self.rng.choice(ODD_SUFFIXES)])
+        lo, hi = sorted([bound(), bound()]) if self.rng.random() < 0.8 else (bound(), bound())
+        if narrow:
+            return {"$gte": lo, "$lte": hi}
+        condition = {self.rng.choice(["$gt", "$gte"]): lo}
+        if self.rng.random() < 0.8:
+            condition[self.rng.choice(["$lt", "$lte"])] = hi
+        return condition
+
     def id_filter(self, upsert: bool = False) -> Doc:
         """{_id}, {_id, f}: at most one match, so *_one operations are deterministic.
 
@@ -404,12 +433,14 @@ class RandomOps:
             return {"_id": id_}
         return {"_id": id_, "f": self.rng.randrange(3)}
 
-    def many_filter(self, by_id_only: bool = False) -> Doc:
+    def many_filter(self, by_id_only: bool = False, narrow: bool = False) -> Doc:
         """Filters that may match many documents: by _id (pushed down or not), or not."""
         f = self.rng.randrange(3)
         shapes: list[Doc] = [
             {"_id": {"$in": self.id_list()}},
             {"_id": {"$in": self.id_list()}, "f": f},
+            {"_id": self.id_range(narrow)},
+            {"_id": self.id_range(narrow), "f": f},
             {"$or": [{"_id": self.some_id(), "f": f}, {"_id": self.some_id()}]},
         ]
         if not by_id_only:
@@ -499,8 +530,9 @@ class RandomOps:
         return Op(f"delete_one({query})", lambda c: ("deleted", c.delete_one(query).deleted_count))
 
     def delete_many(self) -> Op:
-        # By ids only: a filter like {f: 1} would empty the collection before the bulks.
-        query = self.many_filter(by_id_only=True)
+        # By ids only, and narrow ranges: a filter like {f: 1} would empty the collection
+        # before the bulks.
+        query = self.many_filter(by_id_only=True, narrow=True)
         return Op(f"delete_many({query})",
                   lambda c: ("deleted", c.delete_many(query).deleted_count))
 

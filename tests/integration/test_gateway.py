@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from service.gateway import tokens
@@ -40,6 +41,7 @@ UPDATE_EXAMPLE_FIELDS = {"id", "orgId", "name", "rank", "createdBy", "createdOn"
                          "lastUpdatedBy", "lastUpdatedOn", "isActive"}
 ALICE_ORG, ALICE_USER = 50156, 123  # the API pages' org and user
 BOB_ORG, BOB_USER = 777, 9
+CAROL_ORG = 31337  # an org of its own: its listing holds only what its test made
 
 
 def badge() -> str:
@@ -64,6 +66,7 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> GatewayUsers:
     path = tmp_path_factory.mktemp("gateway") / "users.json"
     return (GatewayUsers(path).add("alice", ALICE_ORG, ALICE_USER)
             .add("bob", BOB_ORG, BOB_USER).add("alice2", ALICE_ORG, 124)
+            .add("carol", CAROL_ORG, 1)
             .add("viewer", ALICE_ORG, 125, access={ResourceGroup.TARGET_GROUPS: Access.VIEW})
             .add("outsider", ALICE_ORG, 126, access={ResourceGroup.TRANSACTION: Access.MODIFY})
             .add_client("loyalty-app", ALICE_ORG, 127,
@@ -75,6 +78,7 @@ def users(tmp_path_factory: pytest.TempPathFactory) -> GatewayUsers:
 def gateway(gw_settings: Settings, users: GatewayUsers,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     logs = tmp_path_factory.mktemp("gateway-logs")
+    insert_legacy_group(gw_settings)
     worker = WorkerProcess(gw_settings, logs / "worker.log").start()
     gateway = GatewayProcess(gw_settings, users.path, logs / "gateway.log")
     try:
@@ -82,6 +86,20 @@ def gateway(gw_settings: Settings, users: GatewayUsers,
     finally:
         gateway.stop()
         worker.stop()
+
+
+# A group of carol's org written by a release before group_index: the worker indexes it as
+# it starts, so the gateway lists it. Its id's second (2024) sorts before any made here.
+LEGACY_GROUP = ObjectId("65a0000000000000000000aa")
+
+
+def insert_legacy_group(settings: Settings) -> None:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(settings.mongo_url, timeoutMS=30_000) as client:
+        client[settings.mongo_database]["badge_groups"].insert_one({
+            "_id": LEGACY_GROUP, "orgId": CAROL_ORG, "name": "Legacy", "rank": 1,
+            "createdBy": 1, "createdOn": 1.5, "lastUpdatedBy": 1, "lastUpdatedOn": 1.5,
+            "isActive": True})
 
 
 @pytest.fixture
@@ -206,6 +224,58 @@ async def test_reads_of_a_group(alice: Api) -> None:
     assert missing.status == 404 and missing.codes() == [9004] and missing.body["data"] is None
     bad = await alice.get("/group/nope")
     assert bad.status == 400 and bad.codes() == [9003]
+
+
+async def listing(api: Api, query: str) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """Every page of GET .../group?<query>, following `next`: the pages' ids, and the groups."""
+    pages: list[list[str]] = []
+    groups: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        reply = await api.get(f"/group?{query}{after}")
+        assert reply.status == 200 and reply.body["errors"] == [], reply.text
+        data = reply.body["data"]
+        pages.append([g["id"] for g in data["groups"]])
+        groups += data["groups"]
+        if data["next"] is None:
+            return pages, groups
+        after = f"&after={data['next']}"
+
+
+async def test_groups_are_listed_a_page_at_a_time(
+        http: aiohttp.ClientSession, gateway: GatewayProcess, users: GatewayUsers,
+        gw_settings: Settings, bob: Api) -> None:
+    carol = Api(http, gateway, users, "carol")
+    made = [str(LEGACY_GROUP), *sorted([await carol.create(name(), rank) for rank in range(4)])]
+    # Soft-deleted by some other module: listed only on request.
+    inactive = made[2]
+    await asyncio.to_thread(set_active, gw_settings, inactive, False)
+
+    pages, groups = await listing(carol, "limit=2")
+    assert pages == [made[:2], [made[3], made[4]]]
+    for group in groups:  # each as GET of one group shows it
+        assert group == (await carol.get(f"/group/{group['id']}")).body["data"]
+    assert (await listing(carol, "includeInactive=true&limit=3"))[0] == [made[:3], made[3:]]
+    assert (await listing(carol, "includeInactive=false"))[0] == [made[:2] + made[3:]]
+    # Another org's listing holds none of them; a View-only user may list.
+    assert not set(made) & {g["id"] for g in (await listing(bob, "limit=200"))[1]}
+    viewer = Api(http, gateway, users, "viewer")
+    assert (await viewer.get("/group")).status == 200
+
+    for query in ("limit=0", "limit=201", "limit=x", "limit=%C2%B2", "includeInactive=yes",
+                  "after=nope", f"after={badge()}", "after=" + made[0].upper() + "0",
+                  "page=2", "limit=1&limit=2"):
+        refused = await carol.get(f"/group?{query}")
+        assert (refused.status, refused.codes()) == (400, [9016]), (query, refused.text)
+    foreign = await bob.get(f"/group?after={made[0]}")
+    assert (foreign.status, foreign.codes()) == (400, [9016])
+
+
+def set_active(settings: Settings, group_id: str, active: bool) -> None:
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(settings.mongo_url, timeoutMS=30_000) as client:
+        client[settings.mongo_database]["badge_groups"].update_one(
+            {"_id": ObjectId(group_id)}, {"$set": {"isActive": active}})
 
 
 def groups_of(settings: Settings, org_id: int) -> int:

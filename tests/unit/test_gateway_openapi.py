@@ -41,7 +41,8 @@ def test_every_route_documents_its_statuses_and_authentication(document: dict[st
                                                                  ) -> None:
     operations = {(m, p): o for p, ops in document["paths"].items() for m, o in ops.items()}
     token = ("post", "/v3/oauth/token/generate")
-    assert set(operations) == {*WRITES, ("get", f"{PREFIX}/group/{{groupId}}"), token}
+    reads = {("get", f"{PREFIX}/group/{{groupId}}"), ("get", f"{PREFIX}/group")}
+    assert set(operations) == {*WRITES, *reads, token}
     schemes = document["components"]["securitySchemes"]
     assert schemes["HTTPBasic"]["scheme"] == "basic"
     assert schemes["BearerToken"] == {**schemes["BearerToken"], "scheme": "bearer",

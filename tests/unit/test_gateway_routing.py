@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from badges_schemas import Code
 from service.gateway.app import create_app
-from service.gateway.params import ParamsError, checked, update_target
+from service.gateway.params import ListQuery, ParamsError, checked, list_query, update_target
 from service.gateway.routes import PREFIX
 from service.settings import Settings
 
@@ -48,7 +48,7 @@ def test_unknown_paths_answer_404_in_the_envelope(client: TestClient, path: str)
     ("GET", f"{PREFIX}/badgeMeta/{GROUP}/claim", "POST"),
     ("DELETE", f"{PREFIX}/group/{GROUP}", "GET, POST, PUT"),
     ("GET", f"{PREFIX}/{GROUP}", "POST, PUT"),
-    ("PATCH", f"{PREFIX}/group", "POST, PUT"),
+    ("PATCH", f"{PREFIX}/group", "GET, POST, PUT"),
 ])
 def test_wrong_methods_answer_405_with_allow_in_the_envelope(
         client: TestClient, method: str, path: str, allowed: str) -> None:
@@ -92,3 +92,15 @@ def test_an_update_names_its_group_once() -> None:
         with pytest.raises(ParamsError) as refused:
             update_target(path_id, query)
         assert refused.value.code is Code.INVALID_GROUP_ID
+
+
+def test_the_listings_parameters_are_checked_never_defaulted() -> None:
+    assert list_query(QueryParams("")) == ListQuery(False, 50, None)
+    assert list_query(QueryParams(f"includeInactive=true&limit=200&after={GROUP}")) == \
+        ListQuery(True, 200, GROUP)
+    for query in ("limit=0", "limit=201", "limit=-1", "limit=1.5", "limit=%C2%B2", "limit=",
+                  "includeInactive=True", "includeInactive=1", "after=xyz", f"after={GROUP}0",
+                  "groupId=" + GROUP, "limit=1&limit=1"):
+        with pytest.raises(ParamsError) as refused:
+            list_query(QueryParams(query))
+        assert refused.value.code is Code.INVALID_QUERY, query
