@@ -20,9 +20,10 @@ Every query carries orgId (or an _id that embeds it): one tenant cannot reach an
 Reads and writes go by _id, equality or `$in` (the gateway's group listing: a string
 range): the _id index serves them on MongoDB and on the test stack's patched FerretDB
 (deploy/ferretdb/patches), which scans the whole collection for any other filter, `$or`
-included. Only a worker's start reads groups whole (group_index.index_unindexed). A batch reads each collection once, the
-collections concurrently, and inserts the claims that are new (an insert is one statement
-for many documents; an upsert is a lookup and a write per document).
+included. Only a worker's start reads groups whole (group_index.index_unindexed). A batch
+reads each collection once, the collections concurrently, and inserts the claims that are
+new (an insert is one statement for many documents; an upsert is a lookup and a write per
+document).
 """
 
 from __future__ import annotations
