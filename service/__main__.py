@@ -109,6 +109,17 @@ def gateway() -> None:
         run(settings)
 
 
+@cli.command("lag-exporter")
+def lag_exporter() -> None:
+    """Serve the workers' consumer-group lag, read from the broker, for Prometheus."""
+    from service.exporter.server import serve
+
+    settings = _settings()
+    _logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings))
+
+
 @cli.command()
 def settings() -> None:
     """Print the effective settings (secrets masked)."""

@@ -64,6 +64,11 @@ class Settings(KafkaSettings):
     # All interfaces by default, so that probes reach a worker in a container.
     http_host: str = "0.0.0.0"
 
+    # The lag exporter (`python -m service lag-exporter`, service/exporter/): its /metrics
+    # port (kafka_exporter's; 0: a free port, logged) and how often it reads the broker.
+    lag_exporter_port: Annotated[int, Field(ge=0, le=65535)] = 9308
+    lag_exporter_interval_seconds: float = Field(default=10.0, gt=0)
+
     # The REST gateway (`python -m service gateway`, service/gateway/).
     gateway_host: str = "127.0.0.1"
     gateway_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port (logged)

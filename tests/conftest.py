@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -14,7 +15,7 @@ from badges_sdk.client import BadgesClient
 from service.secrets import mask_url
 from service.settings import Settings
 from tests.infra.containers import Servers, servers
-from tests.infra.worker import WorkerProcess
+from tests.infra.worker import ExporterProcess, WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +66,29 @@ def settings(stack: Servers, topic_prefix: str, database_name: str) -> Settings:
 def worker(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
            ) -> Iterator[WorkerProcess]:
     """A running worker; its log is shown when the test fails."""
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
+    yield from _running(WorkerProcess(settings, tmp_path / "worker.log").start(), request)
+
+
+@pytest.fixture
+def exporter(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+             ) -> Iterator[ExporterProcess]:
+    """A running lag exporter reading the test's group every second."""
+    fast = settings.model_copy(update={"lag_exporter_interval_seconds": 1.0})
+    yield from _running(ExporterProcess(fast, tmp_path / "exporter.log").start(), request)
+
+
+P = TypeVar("P", bound=WorkerProcess)
+
+
+def _running(process: P, request: pytest.FixtureRequest) -> Iterator[P]:
+    """Yield the process, stop it after the test, and show its log if the test failed."""
     try:
         yield process
     finally:
         process.stop()
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            print(f"--- worker log ---\n{process.tail(200)}")
+            print(f"--- {process.command} log ---\n{process.tail(200)}")
 
 
 @pytest.fixture

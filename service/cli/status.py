@@ -1,10 +1,10 @@
 """An operator's view of the workers from outside (the CLI's `badges status`): their consumer
 group (state, members and what each holds), each command topic's per-partition committed
-offset, end offset and lag, and whether a worker's /readyz says ready.
+offset, end offset and lag as the broker has them (service/broker_lag.py), and whether a
+worker's /readyz says ready.
 
-Read-only: the admin client and a consumer without a group, so that looking never joins the
-group (which would start a rebalance). Every network wait is bounded by
-BADGES_NETWORK_TIMEOUT_SECONDS.
+Read-only, as broker_lag.py: looking never joins the group. Every network wait is bounded
+by BADGES_NETWORK_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import for_code
 
-from badges_schemas import Topics
-from badges_sdk.kafka import admin_client, connection_options
+from service.broker_lag import LagReader, PartitionLag
 from service.settings import Settings
 
 READY, NOT_READY, UNREACHABLE = "ready", "not ready", "unreachable"
@@ -33,17 +31,6 @@ class Member:
     client_id: str
     host: str
     partitions: dict[str, list[int]]  # topic: the partitions it holds
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed: int | None  # None: the group never committed there
-    end: int
-    # End offset minus the committed one; with none committed, minus the first offset the
-    # topic still holds (where the worker starts: it reads from the earliest).
-    lag: int
 
 
 @dataclass(frozen=True)
@@ -85,24 +72,12 @@ async def _optional(check: Any) -> Readiness | None:
 
 async def _group(settings: Settings) -> dict[str, Any]:
     timeout, group_id = settings.network_timeout_seconds, settings.app_id
-    wanted = sorted(set(Topics(settings.topic_prefix).commands.values()))
-    async with admin_client(settings) as admin:
-        state, members = await asyncio.wait_for(_describe(admin, group_id), timeout)
-        committed = await asyncio.wait_for(admin.list_consumer_group_offsets(group_id), timeout)
-        # All topics' metadata: naming topics would let a broker auto-create missing ones.
-        known = await asyncio.wait_for(admin.describe_topics(), timeout)
-    numbers = {t["topic"]: sorted(p["partition"] for p in t["partitions"])
-               for t in known if t["topic"] in wanted and t["error_code"] == 0}
-    tps = [TopicPartition(topic, n) for topic in wanted for n in numbers.get(topic, [])]
-    first, end = await _offsets(settings, tps)
-    partitions = []
-    for tp in tps:
-        done = committed.get(tp)
-        done_offset = done.offset if done is not None and done.offset >= 0 else None
-        lag = end[tp] - (first[tp] if done_offset is None else done_offset)
-        partitions.append(PartitionLag(tp.topic, tp.partition, done_offset, end[tp], max(0, lag)))
-    return {"group": group_id, "state": state, "members": members, "partitions": partitions,
-            "missing_topics": [t for t in wanted if t not in numbers]}
+    async with LagReader(settings) as reader:
+        assert reader.admin is not None
+        state, members = await asyncio.wait_for(_describe(reader.admin, group_id), timeout)
+        lag = await reader.read()
+    return {"group": group_id, "state": state, "members": members,
+            "partitions": lag.partitions, "missing_topics": lag.missing_topics}
 
 
 async def _describe(admin: AIOKafkaAdminClient, group_id: str) -> tuple[str, list[Member]]:
@@ -123,23 +98,6 @@ def _member(described: tuple[Any, ...], protocol_type: str) -> Member:
         for topic, numbers in ConsumerProtocolMemberAssignment.decode(assignment).assignment:
             held[topic] = sorted(numbers)
     return Member(member_id, client_id, host, dict(sorted(held.items())))
-
-
-async def _offsets(settings: Settings, tps: list[TopicPartition]
-                   ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """The first and end offsets of partitions that exist (aiokafka would wait forever on
-    one that does not)."""
-    if not tps:
-        return {}, {}
-    timeout = settings.network_timeout_seconds
-    consumer = AIOKafkaConsumer(**connection_options(settings), enable_auto_commit=False)
-    try:
-        await asyncio.wait_for(consumer.start(), timeout)
-        first = await asyncio.wait_for(consumer.beginning_offsets(tps), timeout)
-        end = await asyncio.wait_for(consumer.end_offsets(tps), timeout)
-    finally:
-        await asyncio.wait_for(consumer.stop(), timeout)
-    return first, end
 
 
 async def readiness(url: str, timeout: float) -> Readiness:

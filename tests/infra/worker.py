@@ -25,6 +25,12 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 
 class WorkerProcess:
+    command = "worker"  # of `python -m service`
+    http_line = HTTP_LINE  # the log line that names its HTTP port
+    http_text = "HTTP endpoints on"  # what that line says
+    ready_line = READY_LINE
+    port_variable = "BADGES_HTTP_PORT"
+
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self.settings = settings
         self.log_path = log_path
@@ -33,16 +39,17 @@ class WorkerProcess:
 
     def environment(self) -> dict[str, str]:
         env = {**os.environ, **settings_environment(self.settings)}
-        if "http_port" not in self.settings.model_fields_set:
-            env["BADGES_HTTP_PORT"] = "0"  # tests run several workers on one host
+        port_setting = self.port_variable.removeprefix("BADGES_").lower()
+        if port_setting not in self.settings.model_fields_set:
+            env[self.port_variable] = "0"  # tests run several on one host
         return env
 
     def http_url(self, timeout: float = START_TIMEOUT) -> str:
         """The base URL of the worker's HTTP endpoints, from the port it logged."""
         deadline = time.monotonic() + timeout
-        while (found := HTTP_LINE.search(self.log())) is None:
+        while (found := self.http_line.search(self.log())) is None:
             assert time.monotonic() < deadline, f"no HTTP endpoints logged:\n{self.tail()}"
-            self.wait_for("HTTP endpoints on", max(0.1, deadline - time.monotonic()))
+            self.wait_for(self.http_text, max(0.1, deadline - time.monotonic()))
         return f"http://127.0.0.1:{found.group(1)}"
 
     def start(self, wait: bool = True) -> WorkerProcess:
@@ -50,7 +57,7 @@ class WorkerProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service", "worker"], env=self.environment(),
+                [sys.executable, "-m", "service", self.command], env=self.environment(),
                 stdout=log, stderr=subprocess.STDOUT,
             )
         if wait:
@@ -58,7 +65,7 @@ class WorkerProcess:
         return self
 
     def wait_ready(self) -> None:
-        self.wait_for(READY_LINE)
+        self.wait_for(self.ready_line)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[self._log_offset:]
@@ -95,3 +102,13 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(STOP_TIMEOUT)
+
+
+class ExporterProcess(WorkerProcess):
+    """The lag exporter (`python -m service lag-exporter`), run as the worker is."""
+
+    command = "lag-exporter"
+    http_line = re.compile(r"metrics on http://[^ ]+:(\d+)/metrics")
+    http_text = "metrics on http"
+    ready_line = "lag exporter: group"
+    port_variable = "BADGES_LAG_EXPORTER_PORT"

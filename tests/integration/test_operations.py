@@ -30,7 +30,7 @@ from tests.infra.dashboards import (
     variable_metrics,
 )
 from tests.infra.prometheus import Prometheus, binary, prometheus
-from tests.infra.worker import WorkerProcess
+from tests.infra.worker import ExporterProcess, WorkerProcess
 from tests.integration.test_outage import RECOVERY_TIMEOUT, take_down
 
 pytestmark = pytest.mark.integration
@@ -66,10 +66,12 @@ def exactly(n: float) -> Any:
 
 
 async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
-    worker: WorkerProcess, client: BadgesClient, tmp_path: Path
+    worker: WorkerProcess, client: BadgesClient, exporter: ExporterProcess, tmp_path: Path
 ) -> None:
     url = worker.http_url()
-    with prometheus(tmp_path, [url.removeprefix("http://")]) as server:
+    # The lag exporter too: the lag alert and the lag panels read its series.
+    targets = [url.removeprefix("http://"), exporter.http_url().removeprefix("http://")]
+    with prometheus(tmp_path, targets) as server:
         # Scraped once before the commands: rates need a sample from before they counted.
         server.value_when('up{job="badges"}', lambda up: up == 1)
         claims = [await client.claim(ORG, ACTOR, str(ObjectId()), "Loyalty", "r")
@@ -103,6 +105,8 @@ async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
         # Every command handled and committed: the partitions that had any show no lag.
         server.value_when("count(badges_consumer_lag)", lambda n: n >= 1)
         server.value_when("sum(badges_consumer_lag)", exactly(0))
+        server.value_when("count(kafka_consumergroup_lag)", lambda n: n >= 1)
+        server.value_when("sum(kafka_consumergroup_lag)", exactly(0))
         # What an on-call engineer reads besides: the database's latency per attempt (no
         # backoff), the partitions held and the rebalances, when the last batch was stored,
         # and each dependency's state as the last readiness check found it.
