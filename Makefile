@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STACK = eval "$$(deploy/stack.sh env)"
 
-.PHONY: help install lock lint test images image run demo bench bench-sdk bench-gateway bench-auth chaos stop clean schemas
+.PHONY: help install lock lint test images image run demo observe bench bench-sdk bench-gateway bench-auth chaos stop clean schemas
 
 help:
 	@echo "make test    lint, then every unit and integration test (sets up everything)"
-	@echo "make run     start Kafka + MongoDB-protocol containers, the worker and the gateway (Ctrl-C stops all)"
+	@echo "make run     start Kafka + MongoDB-protocol containers, the worker, the gateway and the lag exporter (Ctrl-C stops all)"
 	@echo "make demo    the real flow end to end through the badges CLI"
+	@echo "make observe Prometheus (alert rules loaded) scraping a running make run stack; prints its URL"
 	@echo "make install virtualenv with the package and its dev tools, from requirements/dev.lock"
 	@echo "make lock    regenerate requirements/*.lock from the pyproject files (UPGRADE=1: newest allowed)"
 	@echo "make lint    ruff and mypy"
@@ -79,6 +80,9 @@ run: install
 
 demo: install
 	$(STACK) && deploy/demo.sh
+
+observe:
+	deploy/observe.sh
 
 bench: install
 	$(STACK) && $(BIN)/python -m tests.benchmarks $(if $(FULL),--full,)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: Kafka and a MongoDB-protocol server as containers, then the worker and the
-# REST gateway (127.0.0.1:8080).
+# `make run`: Kafka and a MongoDB-protocol server as containers, then the worker, the
+# REST gateway (127.0.0.1:8080) and the lag exporter (:9308; `make observe` scrapes all three).
 #
 #   deploy/run.sh          up, the worker and the gateway, down when the worker ends (Ctrl-C)
 #   deploy/run.sh up       start the servers, wait until they answer, print `export` lines
@@ -38,6 +38,7 @@ mongo_volume=badges-mongo-data
 started=()        # containers this process started, removed by stack_down
 worker_pid=""
 gateway_pid=""
+exporter_pid=""
 
 say() { echo "run: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -289,6 +290,17 @@ gateway_stop() {
   gateway_pid=""
 }
 
+# The lag exporter: the worker's consumer-group lag read from Kafka, on :9308/metrics.
+exporter_start() {
+  "$python" -m service lag-exporter &
+  exporter_pid=$!
+}
+
+exporter_stop() {
+  process_stop "$exporter_pid" lag-exporter
+  exporter_pid=""
+}
+
 # Needs no engine environment: `make clean` calls it without deploy/stack.sh.
 purge_volumes() {
   local engine volume
@@ -310,6 +322,7 @@ cleanup() {
   # reader of our output that Ctrl-C killed too (`make run | tee`: SIGPIPE on every echo).
   set +e
   trap '' INT TERM HUP PIPE
+  exporter_stop
   gateway_stop
   worker_stop
   stack_down
@@ -322,10 +335,11 @@ main() {
   trap cleanup EXIT
   trap 'exit 130' INT TERM HUP   # while starting: stop at once, the EXIT trap cleans up
   stack_up
-  say "starting the worker and the gateway (Ctrl-C stops them and the containers; volumes are kept)"
+  say "starting the worker, the gateway and the lag exporter (Ctrl-C stops them and the containers; volumes are kept)"
   # shellcheck disable=SC2119  # no log file: the worker logs to this terminal
   worker_start
   gateway_start
+  exporter_start
   # The trap only records the signal; `wait` returns at once and the worker gets SIGTERM
   # from cleanup. (Ctrl-C also reaches the worker itself: a second stop is harmless.)
   trap 'interrupted=1' INT TERM HUP

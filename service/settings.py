@@ -72,6 +72,9 @@ class Settings(KafkaSettings):
     # The REST gateway (`python -m service gateway`, service/gateway/).
     gateway_host: str = "127.0.0.1"
     gateway_port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port (logged)
+    # /metrics: "public" on gateway_port (as /healthz and /readyz); a port number: there
+    # only (on gateway_host), so that the public port never serves it (Kubernetes sets one).
+    gateway_metrics_port: Annotated[int, Field(ge=0, le=65535)] | Literal["public"] = "public"
     # Longest wait for a command's result; past it: 504 with the commandId.
     gateway_timeout_seconds: float = Field(default=10.0, gt=0)
     gateway_access_log: bool = True  # a line per request (service/gateway/access.py)

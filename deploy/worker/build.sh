@@ -26,9 +26,12 @@ PYTHON=${BADGES_WHEEL_PYTHON:-$here/.venv/bin/python}
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$here/pyproject.toml" | head -n1)
 [ -n "$version" ] || { echo "worker-image: no version in pyproject.toml" >&2; exit 1; }
+# Not inputs: setuptools' leftovers of a local `pip install` (build/, *.egg-info), whose
+# stale build/lib would be packed in place of the source (and change the hash).
 inputs() {
   (cd "$here" && find pyproject.toml requirements/runtime.lock service schemas deploy/worker \
-     -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.md' | LC_ALL=C sort)
+     -type f ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.md' \
+     ! -path '*/build/*' ! -path '*.egg-info/*' | LC_ALL=C sort)
 }
 source_hash=$(cd "$here" && inputs | xargs sha256sum | sha256sum | cut -c1-10)
 IMAGE=localhost/badges-worker:$version-s$source_hash

@@ -61,7 +61,9 @@ def create_app(settings: Settings, connect: bool = True) -> FastAPI:
     # own metrics are Prometheus, service/gateway/metrics.py).
     app = FastAPI(title="Badges API gateway", version=package_version(),
                   description=DESCRIPTION, lifespan=lifespan,
-                  routes=[*routes.router.routes, *oauth.router.routes, *ops.router.routes],
+                  routes=[*routes.router.routes, *oauth.router.routes, *ops.router.routes,
+                          *(ops.metrics_router.routes
+                            if settings.gateway_metrics_port == "public" else ())],
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.authenticator = authenticator

@@ -1,4 +1,5 @@
-"""/healthz, /readyz, /metrics: unauthenticated, as the worker's (service/worker/http.py)."""
+"""/healthz, /readyz, /metrics: unauthenticated, as the worker's (service/worker/http.py).
+/metrics is on the public port only with BADGES_GATEWAY_METRICS_PORT=public (server.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from service.gateway.runtime import GatewayRuntime
 
 router = APIRouter(include_in_schema=False)
+metrics_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/healthz")
@@ -27,7 +29,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics")
+@metrics_router.get("/metrics")
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics),
                     headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -10,6 +10,7 @@ import socket
 
 import uvicorn
 import uvloop
+from prometheus_client import CollectorRegistry, start_http_server
 
 from service.gateway.app import create_app
 from service.settings import Settings
@@ -35,6 +36,13 @@ class _Server(uvicorn.Server):
                 host, port = bound.getsockname()[:2]
                 log.info("gateway listening on %s:%d (users file %s)", host, port,
                          self.users_file)
+
+
+def _serve_metrics(metrics: CollectorRegistry, host: str, port: int) -> None:
+    """/metrics on a port of its own, in a thread (prometheus_client's server): a scrape
+    never waits for the event loop, and the public port never serves it."""
+    server, _ = start_http_server(port, addr=host, registry=metrics)
+    log.info("gateway metrics on http://%s:%d/metrics", host, server.server_port)
 
 
 def _stopped(signum: int, frame: object) -> None:
@@ -65,6 +73,8 @@ def run(settings: Settings) -> None:
     # On SIGTERM, requests in flight get their answer or their 504: the graceful stop
     # outlasts the reply timeout (Kubernetes' grace period must outlast both).
     app = create_app(settings)
+    if settings.gateway_metrics_port != "public":
+        _serve_metrics(app.state.metrics, settings.gateway_host, settings.gateway_metrics_port)
     _settle_heap()
     config = uvicorn.Config(app, host=settings.gateway_host,
                             port=settings.gateway_port, log_config=None, access_log=False,

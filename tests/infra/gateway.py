@@ -32,6 +32,7 @@ from service.gateway.users import Rights, add_client, add_user
 from service.settings import Settings
 from tests.infra.worker import settings_environment
 
+METRICS_LINE = re.compile(r"gateway metrics on http://[^ ]+:(\d+)/metrics")
 LISTENING = re.compile(r"gateway listening on [^ ]+:(\d+)")
 START_TIMEOUT = 90
 STOP_TIMEOUT = 30
@@ -132,6 +133,14 @@ class GatewayProcess:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+    def metrics_url(self) -> str:
+        """/metrics on its own port (BADGES_GATEWAY_METRICS_PORT=0), from the line it logs."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while (found := METRICS_LINE.search(self.log())) is None:
+            self._check_alive(deadline, "no 'gateway metrics on' line")
+            time.sleep(0.1)  # polling a log file; the deadline bounds the wait
+        return f"http://127.0.0.1:{found.group(1)}/metrics"
 
     def _port(self) -> int:
         deadline = time.monotonic() + START_TIMEOUT

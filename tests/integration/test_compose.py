@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,7 @@ def compose_env(worker_image: BuiltImage, users: GatewayUsers) -> dict[str, str]
         "BADGES_MONGO_HOST_PORT": str(free_port()),
         "BADGES_HTTP_HOST_PORT": str(free_port()),
         "BADGES_GATEWAY_HOST_PORT": str(free_port()),
+        "BADGES_LAG_EXPORTER_HOST_PORT": str(free_port()),
         "BADGES_GATEWAY_USERS_HOST_FILE": str(users.path),
     }
 
@@ -159,6 +161,22 @@ def gateway_health_check(project: str) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
+def exported_lag(port: str) -> str:
+    """The lag exporter's kafka_consumergroup_lag lines, once it has read the group."""
+    deadline, seen = time.monotonic() + ANSWER_TIMEOUT, ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                seen = r.read().decode()
+        except OSError as exc:
+            seen = repr(exc)
+        lines = [line for line in seen.splitlines() if line.startswith("kafka_consumergroup_lag{")]
+        if lines:
+            return "\n".join(lines)
+        time.sleep(1)  # the exporter reads the broker every 10 s; the deadline bounds it
+    raise AssertionError(f"no lag from the compose lag exporter: {seen[-2000:]}")
+
+
 def test_compose_up_answers_a_command_and_down_leaves_nothing(
     project: str, compose_env: dict[str, str], users: GatewayUsers
 ) -> None:
@@ -179,6 +197,8 @@ def test_compose_up_answers_a_command_and_down_leaves_nothing(
         "errors": None, "warnings": []}), envelope
     healthy, said = gateway_health_check(project)
     assert healthy == 0, f"the gateway answers, yet its health check fails: {said}"
+    lag = exported_lag(compose_env["BADGES_LAG_EXPORTER_HOST_PORT"])
+    assert 'topic="badges.badge-claims.v1"' in lag, lag
     running = leftovers(project)  # the listing sees the project's objects while it is up
     assert {kind.partition(":")[0] for kind in running} >= {"ps", "volume", "network"}, running
     subprocess.run([*compose_command(project), "down", "-v", "-t", "30"], env=compose_env,

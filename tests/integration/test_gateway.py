@@ -638,3 +638,16 @@ async def test_a_gateway_and_a_worker_each_export_their_own_metrics(
     assert "badges_gateway_requests_total" in of_gateway
     assert "badges_gateway_requests_total" not in of_worker
     assert "badges_retries_total" in of_gateway and "process_cpu_seconds_total" in of_gateway
+
+
+async def test_metrics_on_a_port_of_their_own_are_not_on_the_public_one(
+        gw_settings: Settings, users: GatewayUsers, tmp_path: Path,
+        http: aiohttp.ClientSession) -> None:
+    settings = gw_settings.model_copy(update={"gateway_metrics_port": 0})
+    with GatewayProcess(settings, users.path, tmp_path / "gateway.log") as gateway:
+        public = await call(http, "GET", f"{gateway.url}/metrics")
+        assert (public.status, public.codes()) == (404, [9014]), public.text
+        assert (await call(http, "GET", f"{gateway.url}/readyz")).status == 200
+        async with http.get(gateway.metrics_url()) as response:
+            scraped = await response.text()
+    assert response.status == 200 and "badges_gateway_requests_total" in scraped, scraped

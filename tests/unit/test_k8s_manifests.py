@@ -109,6 +109,8 @@ def rendered() -> list[Manifest]:
 
 WORKER = "badges-worker"
 GATEWAY = "badges-gateway"
+GATEWAY_METRICS = "badges-gateway-metrics"  # the Service Prometheus scrapes the gateway by
+EXPORTER = "badges-lag-exporter"
 GATEWAY_USERS_PATH = "/etc/badges/gateway-users.json"  # the contract's mount point
 
 
@@ -154,7 +156,9 @@ def test_every_rendered_object_validates(rendered: list[Manifest]) -> None:
                                     "ServiceMonitor", "NetworkPolicy")
           for name in (WORKER, GATEWAY)),
         ("ScaledObject", WORKER), ("TriggerAuthentication", f"{WORKER}-kafka"),
-        ("PrometheusRule", "badges")])
+        ("PrometheusRule", "badges"), ("Service", GATEWAY_METRICS),
+        *((kind, EXPORTER) for kind in ("Deployment", "Service", "ServiceMonitor",
+                                        "NetworkPolicy"))])
 
 
 def test_the_example_secret_validates_and_holds_no_real_value() -> None:
@@ -393,21 +397,48 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("name", [WORKER, GATEWAY])
 def test_the_selectors_reach_their_own_pods_only(rendered: list[Manifest], name: str) -> None:
     pods = {n: one(rendered, "Deployment", n)["spec"]["template"]["metadata"]["labels"]
-            for n in (WORKER, GATEWAY)}
-    other = pods[GATEWAY if name == WORKER else WORKER]
+            for n in (WORKER, GATEWAY, EXPORTER)}
     service = one(rendered, "Service", name)
-    monitor = one(rendered, "ServiceMonitor", name)["spec"]
     budget = one(rendered, "PodDisruptionBudget", name)["spec"]["selector"]["matchLabels"]
     for selector in (service["spec"]["selector"], budget):
-        assert selects(selector, pods[name])
-        assert not selects(selector, other)
-    assert selects(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
-    others = [one(rendered, "Service", n)["metadata"]["labels"] for n in (WORKER, GATEWAY)
-              if n != name]
-    assert not any(selects(monitor["selector"]["matchLabels"], labels) for labels in others)
-    assert monitor["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s",
-                                     "scrapeTimeout": "10s"}]
+        assert [n for n, labels in pods.items() if selects(selector, labels)] == [name]
+    # The worker's Service has its one port, the gateway's public one only `http`: the
+    # gateway serves /metrics on another port, never to its callers.
     assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
+
+
+# (Deployment, the Service its ServiceMonitor scrapes, the container port it names)
+SCRAPED = [(WORKER, WORKER, "http"), (GATEWAY, GATEWAY_METRICS, "metrics"),
+           (EXPORTER, EXPORTER, "metrics")]
+
+
+@pytest.mark.parametrize(("name", "scraped", "port"), SCRAPED)
+def test_each_service_monitor_scrapes_its_own_pods_metrics_port(
+        rendered: list[Manifest], name: str, scraped: str, port: str) -> None:
+    pods = {n: one(rendered, "Deployment", n)["spec"]["template"]["metadata"]["labels"]
+            for n, _, _ in SCRAPED}
+    service = one(rendered, "Service", scraped)
+    assert [n for n, labels in pods.items() if selects(service["spec"]["selector"], labels)] \
+        == [name]
+    monitor = one(rendered, "ServiceMonitor", name)["spec"]
+    services = [s for s in rendered if s["kind"] == "Service"]
+    assert [s["metadata"]["name"] for s in services
+            if selects(monitor["selector"]["matchLabels"], s["metadata"]["labels"])] == [scraped]
+    assert monitor["endpoints"] == [{"port": port, "path": "/metrics", "interval": "30s",
+                                     "scrapeTimeout": "10s"}]
+    assert [(p["name"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, port)]
+    container = one(rendered, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+    assert port in {p["name"] for p in container["ports"]}
+
+
+def test_the_gateway_serves_metrics_on_the_port_its_monitor_scrapes(
+        rendered: list[Manifest]) -> None:
+    container = one(rendered, "Deployment", GATEWAY)["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert env["BADGES_GATEWAY_METRICS_PORT"] == str(ports["metrics"])
+    assert env["BADGES_GATEWAY_PORT"] == str(ports["http"]) != env["BADGES_GATEWAY_METRICS_PORT"]
+
 
 
 @pytest.fixture
