@@ -112,8 +112,12 @@ def redactor(secrets: Iterable[str]) -> Callable[[str], str] | None:
     return redact
 
 
+_TRACEBACKS = logging.Formatter()
+
+
 def redact_logs(secrets: Iterable[str]) -> None:
-    """Replace each secret in every log record's message with ***, whoever logs it.
+    """Replace each secret in every log record's message, traceback and stack with ***,
+    whoever logs it and whichever formatter prints it.
 
     A record factory, not a filter: logging handlers are replaced when faust sets up its
     logging, the factory stays. It runs only for records a logger's level lets through.
@@ -132,6 +136,12 @@ def redact_logs(secrets: Iterable[str]) -> None:
         masked = redact(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # Tracebacks too, formatted once here: every formatter (faust's text one as well)
+        # prints a record's exc_text when it is set, rather than format the exception again.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return record
 
     logging.setLogRecordFactory(redacted)

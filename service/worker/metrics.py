@@ -78,6 +78,19 @@ START_RETRIES = Counter(
 LAST_BATCH = Gauge("badges_last_batch_timestamp_seconds",
                    "When this worker last stored a batch (Unix time; 0: none yet)",
                    registry=None)
+EXPIRY_ENTRIES = Counter(
+    "badges_command_log_expiry_entries_total",
+    "Command-log entries the retention reached: expired (deleted), or kept (still pending, "
+    "or their command still in Kafka)", ["result"], registry=None)
+EXPIRY_RESULTS = ("expired", "kept")
+EXPIRY_FAILURES = Counter(
+    "badges_command_log_expiry_failures_total",
+    "Expiry passes that failed (MongoDB or Kafka away); tried again after the interval",
+    registry=None)
+EXPIRY_CAUGHT_UP = Gauge(
+    "badges_command_log_expiry_caught_up_timestamp_seconds",
+    "When this worker's expiry last found nothing left to expire (Unix time; 0: not yet)",
+    registry=None)
 
 OK, DUPLICATE, DEAD_LETTER, ERROR = "ok", "duplicate", "dead_letter", "error"
 # {(topic, partition): (end offset, committed offset)} of the partitions a worker holds.
@@ -86,7 +99,7 @@ Offsets = Callable[[], Mapping[tuple[str, int], tuple[int, int]]]
 
 _EXPORTED = (COMMANDS, BATCH_SIZE, BATCH_DURATION, LATENCY, RETRIES, ATTEMPTS, FENCED_WRITES,
              REREADS, BUILD, DEPENDENCY_UP, PARTITIONS_HELD, REBALANCES, LAST_BATCH,
-             START_RETRIES)
+             START_RETRIES, EXPIRY_ENTRIES, EXPIRY_FAILURES, EXPIRY_CAUGHT_UP)
 _exported_to: set[int] = set()
 
 
@@ -110,6 +123,8 @@ def export(registry: CollectorRegistry = REGISTRY) -> None:
         REREADS.labels(reason)
     for dependency in DEPENDENCIES:
         DEPENDENCY_UP.labels(dependency)
+    for result in EXPIRY_RESULTS:
+        EXPIRY_ENTRIES.labels(result)
 
 
 @dataclass(frozen=True)

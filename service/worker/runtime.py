@@ -25,6 +25,7 @@ from service.store.mongo import Store, connect
 from service.store.seeded import SeededBugStore
 from service.worker import kafka
 from service.worker.handler import Outgoing
+from service.worker.metrics import EXPIRY_CAUGHT_UP, EXPIRY_ENTRIES, EXPIRY_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,10 @@ async def expiry_passes(expiry: CommandLogExpiry, settings: Settings,
                 # older read only keeps an entry longer.
                 earliest = earliest if earliest is not None else await read_earliest()
                 more = await _step(expiry, now, retention, earliest)
+            if not more:
+                EXPIRY_CAUGHT_UP.set(now)
         except Exception as exc:
+            EXPIRY_FAILURES.inc()
             log.warning("command log expiry failed (%.300r); trying again in %gs",
                         exc, interval)
         if not more:
@@ -164,6 +168,8 @@ async def _step(expiry: CommandLogExpiry, now: float, retention: float,
                 earliest: Earliest) -> bool:
     """One bounded step; whether there may be more to expire right away."""
     step = await expiry.step(now, retention, earliest)
+    EXPIRY_ENTRIES.labels("expired").inc(step.expired)
+    EXPIRY_ENTRIES.labels("kept").inc(step.carried)
     if step.expired or step.carried:
         log.debug("command log: %d entries expired, %d kept (pending, or still in Kafka)",
                   step.expired, step.carried)

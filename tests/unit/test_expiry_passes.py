@@ -3,14 +3,32 @@ Kafka's earliest offsets read once per pass that has work, never when there is n
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, cast
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from service.settings import Settings
 from service.store.expiry import Step
 from service.store.expiry_policy import HOUR, Earliest
+from service.worker.metrics import EXPIRY_CAUGHT_UP, EXPIRY_ENTRIES, EXPIRY_FAILURES
 from service.worker.runtime import expiry_passes
+
+REGISTRY = CollectorRegistry()
+for _collector in (EXPIRY_ENTRIES, EXPIRY_FAILURES, EXPIRY_CAUGHT_UP):
+    REGISTRY.register(_collector)
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def counted() -> Counter[str]:
+    entries = "badges_command_log_expiry_entries_total"
+    return Counter({"expired": int(metric(entries, result="expired")),
+                    "kept": int(metric(entries, result="kept")),
+                    "failures": int(metric("badges_command_log_expiry_failures_total"))})
 
 
 class _Expiry:
@@ -42,6 +60,7 @@ async def test_steps_follow_each_other_while_there_is_more_and_failures_wait(
     settings = Settings(command_log_retention_hours=10, command_log_expiry_interval_seconds=7)
     expiry = _Expiry([Step(5, 0, more=True), Step(2, 1, more=True), Step(0, 0, more=False),
                       None, ConnectionError("db down"), Step(0, 0, more=False)])
+    before = counted()
     slept: list[float] = []
     now = iter(range(100, 200))
     reads: list[Earliest] = []
@@ -64,6 +83,10 @@ async def test_steps_follow_each_other_while_there_is_more_and_failures_wait(
     assert [earliest for *_, earliest in expiry.calls] == [reads[0]] * 3 + reads[1:]
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "command log expiry failed (ConnectionError('db down')); trying again in 7s"]
+    # What an operator reads: entries expired and kept, failed passes, and when it last
+    # caught up (the last pass, at 105; the failed one at 104 did not count).
+    assert counted() - before == Counter(expired=7, kept=1, failures=1)
+    assert metric("badges_command_log_expiry_caught_up_timestamp_seconds") == 105
 
 
 async def test_a_failed_read_of_kafka_expires_nothing_and_is_tried_again(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 
@@ -80,3 +81,23 @@ def test_redact_logs(restored_record_factory: None, caplog: pytest.LogCaptureFix
     # a malformed call is left to the handler's own error report, not raised here
     broken = logging.getLogRecordFactory()("x", logging.INFO, "f", 1, "%s %s", ("1",), None)
     assert broken.msg == "%s %s"
+
+
+def test_tracebacks_are_redacted_for_any_formatter(restored_record_factory: None) -> None:
+    redact_logs(["kafka-pw"])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))  # as faust's text
+    log = logging.getLogger("a.worker.text.log")
+    log.addHandler(handler)
+    try:
+        try:
+            raise ConnectionError("login refused for kafka-pw")
+        except ConnectionError:
+            log.exception("connecting failed")
+        log.warning("where", stack_info=True)
+    finally:
+        log.removeHandler(handler)
+    text = out.getvalue()
+    assert "ConnectionError: login refused for ***" in text and "Stack (most recent" in text
+    assert "kafka-pw" not in text
