@@ -19,7 +19,9 @@ from tests.infra.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-AWAY_SECONDS = 20  # several probe periods (5 s in deploy/k8s) with Kafka away
+# Kafka away for over 3 minutes: past the 120 s after which the old startup probe killed a
+# worker that waited for Kafka, probed every second.
+AWAY_SECONDS = 185
 READY_WITHIN = 30  # after Kafka appears
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=3)  # as the manifests' probes
 
