@@ -41,10 +41,12 @@ async def test_lag_rises_in_prometheus_while_every_worker_is_stopped(
             await claim(client)
         server.value_when(lag, exactly(WAITING))
         server.value_when("badges_lag_exporter_up", exactly(1))
-        # Each partition's lag is its end offset minus the group's committed offset.
+        # Each partition's lag is its end offset minus the group's committed offset; where
+        # the group never committed (-1: none of the first claims landed there), minus the
+        # first offset the partition holds, 0 on this new topic.
         per_partition = (f'kafka_topic_partition_current_offset{{topic="{topic}"}} - on '
-                         f'(topic, partition) kafka_consumergroup_current_offset'
-                         f'{{topic="{topic}"}} - on (topic, partition) '
+                         f'(topic, partition) clamp_min(kafka_consumergroup_current_offset'
+                         f'{{topic="{topic}"}}, 0) - on (topic, partition) '
                          f'kafka_consumergroup_lag{{topic="{topic}"}}')
         server.result_when(per_partition, lambda r: r and all(
             float(s["value"][1]) == 0 for s in r))
