@@ -26,12 +26,13 @@ class LagCollector(Collector):
         self.reading: GroupLag | None = None
         self.up = 0
         self.read_at = 0.0
+        self.why = "no reading yet"  # why the last reading failed (while `up` is 0)
 
     def succeeded(self, reading: GroupLag) -> None:
         self.reading, self.up, self.read_at = reading, 1, time.time()
 
-    def failed(self) -> None:
-        self.reading, self.up = None, 0
+    def failed(self, why: str) -> None:
+        self.reading, self.up, self.why = None, 0, why
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("badges_lag_exporter_up",

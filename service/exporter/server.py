@@ -20,25 +20,23 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def poll(settings: Settings, collector: LagCollector, why: list[str]) -> None:
-    """Read the lag forever; `why` holds the last failure ([] after a success)."""
+async def poll(settings: Settings, collector: LagCollector) -> None:
+    """Read the lag forever, each reading (or why it failed) into the collector."""
     interval = settings.lag_exporter_interval_seconds
     while True:
         try:
             async with LagReader(settings) as reader:
                 while True:
                     collector.succeeded(await reader.read())
-                    why.clear()
                     await asyncio.sleep(interval)
         except Exception as exc:  # whatever the broker answers: read again next time
-            collector.failed()
-            why[:] = [f"{type(exc).__name__}: {exc}"]
+            collector.failed(f"{type(exc).__name__}: {exc}")
             log.warning("reading the lag from Kafka failed (again in %.0f s): %s",
-                        interval, why[0])
+                        interval, collector.why)
         await asyncio.sleep(interval)
 
 
-def app(collector: LagCollector, why: list[str]) -> web.Application:
+def app(collector: LagCollector) -> web.Application:
     registry = registry_of(collector)
 
     async def metrics(_: web.Request) -> web.Response:
@@ -51,8 +49,8 @@ def app(collector: LagCollector, why: list[str]) -> web.Application:
     async def readyz(_: web.Request) -> web.Response:
         if collector.up:
             return web.json_response({"status": "ready"})
-        return web.json_response({"status": "not ready", "kafka": why[0] if why
-                                  else "no reading yet"}, status=503)
+        return web.json_response({"status": "not ready", "kafka": collector.why},
+                                 status=503)
 
     application = web.Application()
     application.router.add_get("/metrics", metrics)
@@ -62,8 +60,8 @@ def app(collector: LagCollector, why: list[str]) -> web.Application:
 
 
 async def serve(settings: Settings) -> None:
-    collector, why = LagCollector(settings.app_id), ["no reading yet"]
-    runner = web.AppRunner(app(collector, why), access_log=None)
+    collector = LagCollector(settings.app_id)
+    runner = web.AppRunner(app(collector), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.lag_exporter_port)
     await site.start()
@@ -71,6 +69,6 @@ async def serve(settings: Settings) -> None:
     log.info("lag exporter: group %s, metrics on http://%s:%d/metrics", settings.app_id,
              settings.http_host, port)
     try:
-        await poll(settings, collector, why)
+        await poll(settings, collector)
     finally:
         await runner.cleanup()

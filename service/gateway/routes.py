@@ -10,14 +10,15 @@ docs.py, unchanged for callers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pymongo.errors import PyMongoError
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
 from badges_schemas import Code
@@ -28,9 +29,17 @@ from service.gateway.commands import Answer, execute
 from service.gateway.docs import OBJECT_ID
 from service.gateway.envelopes import failure, group_answer, groups_answer
 from service.gateway.idempotency import HEADER
-from service.gateway.params import GROUP_ID, ParamsError, checked, list_query, update_target
+from service.gateway.params import (
+    GROUP_ID,
+    ListQuery,
+    ParamsError,
+    checked,
+    list_query,
+    update_target,
+)
 from service.gateway.runtime import GatewayRuntime
 from service.gateway.users import Access, ResourceGroup
+from service.store.gateway_reads import GatewayStore
 from service.store.group_index import UnknownCursorError
 
 PREFIX = "/api_gateway/v1/badges"
@@ -123,6 +132,7 @@ def busy(exc: ChecksBusyError) -> JSONResponse:
 
 router = APIRouter(prefix=PREFIX, route_class=DirectRoute)
 IdsOf = Callable[[Request], dict[str, str]]
+Q = TypeVar("Q")
 
 
 def _reply(answer: Answer) -> JSONResponse:
@@ -200,46 +210,50 @@ for _path, _method, _name in UPDATE_FORMS:
                          include_in_schema=_path != "", **docs.update_form(_path, _method))
 
 
-@router.get("/group/{groupId}", **docs.read_group())
-async def get_group(request: Request) -> Response:
+async def _read(request: Request, parse: Callable[[QueryParams], Q],
+                read: Callable[[GatewayStore, int, Q], Awaitable[Response]]) -> Response:
+    """A read from MongoDB: View access, the query parsed (400 if bad), then `read` with
+    the caller's org (503 if MongoDB fails)."""
     identity = await caller(request, Access.VIEW)
     if isinstance(identity, Response):
         return identity
     try:
-        checked(request.query_params, ())
+        query = parse(request.query_params)
     except ParamsError as exc:
         return _refused(exc)
-    group_id: str = request.path_params["groupId"]
-    if re.fullmatch(OBJECT_ID, group_id) is None:
-        detail = f"groupId: String should match pattern '{OBJECT_ID}'"
-        return JSONResponse(failure(Code.INVALID_GROUP_ID, detail), status_code=400)
     store = runtime_of(request).store
     assert store is not None
     try:
-        group = await store.group(identity.org_id, group_id)
+        return await read(store, identity.org_id, query)
     except PyMongoError:
         return JSONResponse(failure(Code.UNAVAILABLE, "MongoDB"), status_code=503)
-    if group is None:
-        return JSONResponse(failure(Code.GROUP_NOT_FOUND, group_id), status_code=404)
-    return JSONResponse(group_answer(group.as_data()))
+
+
+@router.get("/group/{groupId}", **docs.read_group())
+async def get_group(request: Request) -> Response:
+    group_id: str = request.path_params["groupId"]
+
+    async def read(store: GatewayStore, org_id: int, _: object) -> Response:
+        if re.fullmatch(OBJECT_ID, group_id) is None:
+            detail = f"groupId: String should match pattern '{OBJECT_ID}'"
+            return JSONResponse(failure(Code.INVALID_GROUP_ID, detail), status_code=400)
+        group = await store.group(org_id, group_id)
+        if group is None:
+            return JSONResponse(failure(Code.GROUP_NOT_FOUND, group_id), status_code=404)
+        return JSONResponse(group_answer(group.as_data()))
+
+    return await _read(request, lambda query: checked(query, ()), read)
 
 
 @router.get("/group", **docs.list_groups())
 async def list_groups(request: Request) -> Response:
-    identity = await caller(request, Access.VIEW)
-    if isinstance(identity, Response):
-        return identity
-    try:
-        query = list_query(request.query_params)
-    except ParamsError as exc:
-        return _refused(exc)
-    store = runtime_of(request).store
-    assert store is not None
-    try:
-        page = await store.groups_page(identity.org_id, query.after, query.limit,
-                                       query.include_inactive)
-    except UnknownCursorError as exc:
-        return _refused(ParamsError(Code.INVALID_QUERY, str(exc)))
-    except PyMongoError:
-        return JSONResponse(failure(Code.UNAVAILABLE, "MongoDB"), status_code=503)
-    return JSONResponse(groups_answer([g.as_data() for g in page.groups], page.next_after))
+    async def read(store: GatewayStore, org_id: int, query: ListQuery) -> Response:
+        try:
+            page = await store.groups_page(org_id, query.after, query.limit,
+                                           query.include_inactive)
+        except UnknownCursorError as exc:
+            return _refused(ParamsError(Code.INVALID_QUERY, str(exc)))
+        return JSONResponse(groups_answer([g.as_data() for g in page.groups],
+                                          page.next_after))
+
+    return await _read(request, list_query, read)

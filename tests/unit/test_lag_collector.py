@@ -33,7 +33,7 @@ def test_a_reading_is_served_under_kafka_exporters_names() -> None:
 def test_a_failed_reading_drops_the_lag_rather_than_keep_a_stale_one() -> None:
     collector = LagCollector("t-worker")
     collector.succeeded(READING)
-    collector.failed()
+    collector.failed("KafkaConnectionError: broker gone")
     text = scraped(collector)
     assert "badges_lag_exporter_up 0.0" in text
     assert "kafka_consumergroup_lag{" not in text and "kafka_consumergroup_lag_sum{" not in text
