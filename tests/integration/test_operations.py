@@ -73,7 +73,8 @@ async def test_prometheus_reads_the_worker_metrics_and_the_dashboard_queries(
     targets = [url.removeprefix("http://"), exporter.http_url().removeprefix("http://")]
     with prometheus(tmp_path, targets) as server:
         # Scraped once before the commands: rates need a sample from before they counted.
-        server.value_when('up{job="badges"}', lambda up: up == 1)
+        # Both targets scraped (the worker and the exporter: one series each).
+        server.value_when('count(up{job="badges"} == 1)', exactly(2))
         claims = [await client.claim(ORG, ACTOR, str(ObjectId()), "Loyalty", "r")
                   for _ in range(5)]
         payload = {"badgeId": str(ObjectId()), "ownerType": "Loyalty", "referenceId": "r"}
